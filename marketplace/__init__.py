@@ -1,0 +1,1 @@
+"""GridMart marketplace: the HTTP service, web pages and the `gridmart` CLI."""
