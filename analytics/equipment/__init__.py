@@ -1,0 +1,1 @@
+"""Equipment failure probability, life-cycle cost and manufacturer ranking (seed 002 §3.2)."""

@@ -1,0 +1,1 @@
+"""Electricity-theft identification (supervised) and abnormal-consumption scoring (unsupervised)."""

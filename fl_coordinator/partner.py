@@ -1,0 +1,219 @@
+"""Client side of the protocol: signed HTTP calls, the task owner's steps, and a partner's rounds.
+
+A partner only ever sends H(w_global + delta) (delta clipped and noised
+first when the task asks for DP) plus its sample count; it decrypts the
+aggregate itself with the HE secret it received sealed to its wallet.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import httpx
+import numpy as np
+from eth_account import Account
+from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
+
+from fl_coordinator import he
+from fl_coordinator.auth import sign_request
+from fl_coordinator.dp import DPConfig, epsilon, privatize
+from fl_coordinator.errors import FLError, Refused
+from fl_coordinator.keys import seal, unseal, wallet_public_key
+from fl_coordinator.model import FedMLPClassifier, from_architecture
+from fl_coordinator.service import parse_model_blob
+
+TRAINING_KEYS = ("lr", "epochs", "batch_size", "l2", "class_weight")
+
+
+class Coordinator:
+    """Signed calls to one coordinator on behalf of one wallet."""
+
+    def __init__(self, base_url: str, private_key: str | None = None, *, timeout: float = 120.0):
+        """Without a private key only the public reads (task, round, blob, plot) work."""
+        self.base = httpx.URL(base_url.rstrip("/") + "/")
+        self.key = private_key
+        self.address = Account.from_key(private_key).address if private_key else None
+        self.http = httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, body: dict | None = None, *, signed: bool = True, raw: bool = False):
+        url = self.base.join("fl/" + path.lstrip("/"))
+        content = json.dumps(body).encode() if body is not None else b""
+        if signed and not self.key:
+            raise FLError("this call must be signed; pass the wallet key file")
+        headers = sign_request(self.key, method, url.path, content) if signed else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            resp = self.http.request(method, url, content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            raise FLError(f"cannot reach the FL coordinator at {self.base} ({exc}); is it running?") from None
+        if resp.status_code >= 400:
+            try:
+                detail = resp.json().get("detail", resp.text)
+            except ValueError:
+                detail = resp.text
+            raise Refused(f"coordinator refused {method} {url.path}: {detail}", resp.status_code)
+        return resp.content if raw else resp.json()
+
+    # -- reads ---------------------------------------------------------------
+    def task(self, task_id: str) -> dict:
+        return self._call("GET", f"tasks/{task_id}", signed=False)
+
+    def round(self, task_id: str, round_no: int) -> dict | None:
+        try:
+            return self._call("GET", f"tasks/{task_id}/rounds/{round_no}", signed=False)
+        except Refused as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def blob(self, task_id: str, cid: str) -> bytes:
+        return self._call("GET", f"tasks/{task_id}/blobs/{cid}", signed=False, raw=True)
+
+    def plot_png(self, task_id: str, metric: str = "auc") -> bytes:
+        return self._call("GET", f"tasks/{task_id}/plot.png?metric={metric}", signed=False, raw=True)
+
+    # -- task owner ------------------------------------------------------------
+    def create_task(self, *, name: str, model: FedMLPClassifier, keyset: he.SecretKeyset, rounds: int,
+                    min_partners: int, round_seconds: float, training: dict | None = None,
+                    dp: DPConfig | None = None, seed: int = 0) -> dict:
+        body = {"name": name, "architecture": model.architecture(),
+                "initial_weights": model.get_weights().tolist(), "backend": keyset.name,
+                "public_context": base64.b64encode(keyset.public_bytes).decode(),
+                "rounds": rounds, "min_partners": min_partners, "round_seconds": round_seconds,
+                "training": training or {k: getattr(model, k) for k in TRAINING_KEYS},
+                "dp": None if dp is None else {"clip": dp.clip, "noise_multiplier": dp.noise_multiplier,
+                                               "delta": dp.delta},
+                "seed": seed}
+        return self._call("POST", "tasks", body)
+
+    def grant_keys(self, task_id: str, keyset: he.SecretKeyset) -> list[str]:
+        """Seal the HE secret to every joined partner that has no envelope yet; return them."""
+        task = self.task(task_id)
+        secret = he.dump_secret(keyset)
+        todo = {p["address"]: base64.b64encode(seal(p["public_key"], secret)).decode()
+                for p in task["partners"] if not p["has_key"]}
+        if todo:
+            self._call("POST", f"tasks/{task_id}/keys", {"envelopes": todo})
+        return sorted(todo)
+
+    def start(self, task_id: str) -> dict:
+        return self._call("POST", f"tasks/{task_id}/start")
+
+    # -- partner ------------------------------------------------------------------
+    def join(self, task_id: str) -> dict:
+        return self._call("POST", f"tasks/{task_id}/join", {"public_key": wallet_public_key(self.key)})
+
+    def keyset(self, task_id: str) -> he.SecretKeyset:
+        env = base64.b64decode(self._call("POST", f"tasks/{task_id}/key")["envelope"])
+        return he.load_secret(unseal(self.key, env))
+
+    def upload(self, task_id: str, round_no: int, update: bytes, n_samples: int) -> dict:
+        return self._call("POST", f"tasks/{task_id}/rounds/{round_no}/update",
+                          {"n_samples": int(n_samples), "update": base64.b64encode(update).decode()})
+
+    def report(self, task_id: str, round_no: int, metrics: dict) -> None:
+        self._call("POST", f"tasks/{task_id}/rounds/{round_no}/metrics", {"metrics": metrics})
+
+
+def evaluate(model: FedMLPClassifier, X: np.ndarray, y: np.ndarray) -> dict:
+    """Accuracy, recall of the theft class and ROC AUC."""
+    proba = model.predict_proba(X)[:, 1]
+    pred = (proba >= 0.5).astype(int)
+    auc = roc_auc_score(y, proba) if len(np.unique(y)) == 2 else float("nan")
+    return {"accuracy": float(accuracy_score(y, pred)),
+            "recall": float(recall_score(y, pred, zero_division=0)), "auc": float(auc)}
+
+
+@dataclass
+class PartnerResult:
+    weights: np.ndarray
+    rounds_done: list[int] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+    epsilon: float | None = None
+    refused: list[str] = field(default_factory=list)
+
+
+def wait_for(fn: Callable[[], object], timeout: float, poll: float, what: str):
+    end = time.monotonic() + timeout
+    while True:
+        out = fn()
+        if out:
+            return out
+        if time.monotonic() > end:
+            raise FLError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(poll)
+
+
+def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
+                X_val: np.ndarray, y_val: np.ndarray, *, stop_after_round: int | None = None,
+                poll: float = 0.05, log: Callable[[str], None] = lambda s: None) -> PartnerResult:
+    """Take part in every round of a started task (until `stop_after_round`, to simulate a dropout)."""
+    task = coord.task(task_id)
+    patience = 3 * task["round_seconds"] + 60
+    keyset = wait_for(lambda: _try_key(coord, task_id), patience, poll, "the key envelope")
+    if keyset.fingerprint != task["context_fingerprint"]:
+        raise FLError("the key received does not match the task's HE context; ask the owner to re-grant")
+    arch, w0 = parse_model_blob(coord.blob(task_id, task["model_cid"]))
+    params = {k: task["training"][k] for k in TRAINING_KEYS if k in task["training"]}
+    dp = DPConfig(**task["dp"]) if task["dp"] else None
+    dp_rng = np.random.default_rng([task["seed"], int(coord.address, 16) % 2 ** 32])
+    local = from_architecture(arch, w0, **params)
+    result = PartnerResult(weights=w0)
+    global_w = w0
+    for r in range(1, task["rounds_total"] + 1):
+        rnd = wait_for(lambda: coord.round(task_id, r), patience, poll, f"round {r} to open")
+        if rnd["task_status"] == "failed":
+            raise FLError(f"task failed: {coord.task(task_id)['status_reason']}")
+        if stop_after_round is not None and r > stop_after_round:
+            log(f"round {r}: leaving the task (dropout requested)")
+            break
+        seed = task["seed"] * 100_003 + r
+        model = from_architecture(arch, global_w, random_state=seed, **params).partial_fit(X, y)
+        delta = model.get_weights() - global_w
+        if dp:
+            delta = privatize(delta, dp, dp_rng)
+        try:
+            coord.upload(task_id, r, keyset.encrypt(global_w + delta), len(y))
+            result.rounds_done.append(r)
+        except Refused as exc:
+            if exc.status != 409:
+                raise
+            result.refused.append(str(exc))
+            log(f"round {r}: update refused: {exc}")
+        local.random_state = seed
+        local.partial_fit(X, y)
+        done = wait_for(lambda: _closed(coord.round(task_id, r)), patience, poll, f"round {r} aggregate")
+        if done["state"] != "aggregated":
+            raise FLError(f"round {r} failed: {done['close_reason']}")
+        global_w = keyset.decrypt(coord.blob(task_id, done["aggregate_cid"]))
+        fed = from_architecture(arch, global_w, **params)
+        metrics = {"federated": evaluate(fed, X_val, y_val), "local": evaluate(local, X_val, y_val),
+                   "n_val": int(len(y_val))}
+        coord.report(task_id, r, metrics)
+        result.history.append({"round": r, **metrics})
+        log(f"round {r}: federated AUC {metrics['federated']['auc']:.3f}, "
+            f"local AUC {metrics['local']['auc']:.3f} ({done['close_reason']})")
+    result.weights = global_w
+    if dp:
+        result.epsilon = epsilon(dp.noise_multiplier, len(result.rounds_done), dp.delta)
+    return result
+
+
+def _try_key(coord: Coordinator, task_id: str):
+    try:
+        return coord.keyset(task_id)
+    except Refused as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _closed(rnd: dict | None):
+    return rnd if rnd and rnd["state"] in ("aggregated", "failed") else None

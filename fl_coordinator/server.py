@@ -1,0 +1,217 @@
+"""HTTP face of the coordinator: a FastAPI app (mountable by the marketplace) and a runner.
+
+Routers stay thin: authentication (auth.Verifier), JSON/base64 decoding and
+status codes here; every rule lives in service.TaskService.
+Run: python -m fl_coordinator.server --host 127.0.0.1 --port 8765 --home DIR
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from fl_coordinator.auth import Verifier
+from fl_coordinator.errors import FLError, Refused
+from fl_coordinator.ledger import InMemoryLedger
+from fl_coordinator.plot import render
+from fl_coordinator.service import TaskService
+
+TICK_SECONDS = 0.05
+
+
+class CreateTask(BaseModel):
+    name: str
+    architecture: dict
+    initial_weights: list[float]
+    backend: str = "ckks"
+    public_context: str  # base64
+    rounds: int = Field(ge=1, le=10_000)
+    min_partners: int = Field(ge=1)
+    round_seconds: float = Field(gt=0)
+    training: dict = Field(default_factory=dict)
+    dp: dict | None = None
+    seed: int = 0
+
+
+class Join(BaseModel):
+    public_key: str
+
+
+class Keys(BaseModel):
+    envelopes: dict[str, str]  # address -> base64 envelope
+
+
+class Upload(BaseModel):
+    n_samples: int
+    update: str  # base64 encrypted vector
+
+
+class Metrics(BaseModel):
+    metrics: dict[str, Any]
+
+
+def _b64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise Refused(f"{what} is not valid base64") from None
+
+
+async def _signed(request: Request, schema: type[BaseModel] | None = None):
+    """Verify the wallet signature; return (signer, parsed body)."""
+    body = await request.body()
+    signer = request.app.state.verifier.verify(request.method, request.url.path, body, request.headers)
+    if schema is None:
+        return signer, None
+    try:
+        return signer, schema.model_validate(json.loads(body or b"{}"))
+    except (ValidationError, json.JSONDecodeError) as exc:
+        first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
+        raise Refused(f"bad request body: {'.'.join(map(str, first['loc']))} {first['msg']}") from None
+
+
+def build_router() -> APIRouter:
+    r = APIRouter(prefix="/fl")
+
+    def svc(request: Request) -> TaskService:
+        return request.app.state.service
+
+    @r.get("/health")
+    def health():
+        return {"ok": True}
+
+    @r.get("/tasks")
+    def tasks(request: Request):
+        return [{"task_id": t.task_id, "name": t.name, "status": t.status} for t in svc(request).tasks.values()]
+
+    @r.post("/tasks")
+    async def create(request: Request):
+        owner, body = await _signed(request, CreateTask)
+        task = svc(request).create_task(
+            owner, name=body.name, architecture=body.architecture, initial_weights=body.initial_weights,
+            backend=body.backend, public_context=_b64(body.public_context, "public_context"),
+            rounds=body.rounds, min_partners=body.min_partners, round_seconds=body.round_seconds,
+            training=body.training, dp=body.dp, seed=body.seed)
+        return task.view()
+
+    @r.get("/tasks/{task_id}")
+    def show(task_id: str, request: Request):
+        return svc(request).task(task_id).view()
+
+    @r.get("/tasks/{task_id}/ledger")
+    def ledger(task_id: str, request: Request):
+        svc(request).task(task_id)
+        led = request.app.state.service.ledger
+        return led.for_task(task_id) if hasattr(led, "for_task") else []
+
+    @r.get("/tasks/{task_id}/blobs/{cid}")
+    def blob(task_id: str, cid: str, request: Request):
+        return Response(svc(request).blob(task_id, cid), media_type="application/octet-stream")
+
+    @r.get("/tasks/{task_id}/plot.png")
+    def plot(task_id: str, request: Request, metric: str = "auc"):
+        return Response(render(svc(request).task(task_id).view(), metric), media_type="image/png")
+
+    @r.post("/tasks/{task_id}/join")
+    async def join(task_id: str, request: Request):
+        caller, body = await _signed(request, Join)
+        return svc(request).join(task_id, caller, body.public_key).view()
+
+    @r.post("/tasks/{task_id}/keys")
+    async def keys(task_id: str, request: Request):
+        caller, body = await _signed(request, Keys)
+        envs = {a: _b64(e, f"envelope for {a}") for a, e in body.envelopes.items()}
+        return svc(request).put_envelopes(task_id, caller, envs).view()
+
+    @r.post("/tasks/{task_id}/key")
+    async def key(task_id: str, request: Request):
+        caller, _ = await _signed(request)
+        return {"envelope": base64.b64encode(svc(request).envelope(task_id, caller)).decode()}
+
+    @r.post("/tasks/{task_id}/start")
+    async def start(task_id: str, request: Request):
+        caller, _ = await _signed(request)
+        return svc(request).start(task_id, caller).view()
+
+    @r.post("/tasks/{task_id}/rounds/{round_no}/update")
+    async def update(task_id: str, round_no: int, request: Request):
+        caller, body = await _signed(request, Upload)
+        data = _b64(body.update, "update")
+        rnd = await run_in_threadpool(svc(request).submit, task_id, round_no, caller, data, body.n_samples)
+        return {"accepted": True, "round": round_no, "state": rnd.state}
+
+    @r.get("/tasks/{task_id}/rounds/{round_no}")
+    def round_view(task_id: str, round_no: int, request: Request):
+        task = svc(request).task(task_id)
+        for rnd in task.rounds:
+            if rnd.number == round_no:
+                return {**rnd.view(), "task_status": task.status}
+        raise Refused(f"round {round_no} has not been opened (task is {task.status})", 404)
+
+    @r.post("/tasks/{task_id}/rounds/{round_no}/metrics")
+    async def metrics(task_id: str, round_no: int, request: Request):
+        caller, body = await _signed(request, Metrics)
+        svc(request).report_metrics(task_id, round_no, caller, body.metrics)
+        return {"ok": True}
+
+    return r
+
+
+def create_app(service: TaskService, verifier: Verifier | None = None) -> FastAPI:
+    """The coordinator app; a background ticker closes rounds at their deadline."""
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.wait(TICK_SECONDS):
+            service.tick()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        thread = threading.Thread(target=ticker, name="fl-deadlines", daemon=True)
+        thread.start()
+        yield
+        stop.set()
+        thread.join(timeout=2)
+
+    app = FastAPI(title="GridMart FL coordinator", lifespan=lifespan)
+    app.state.service = service
+    app.state.verifier = verifier or Verifier(clock=service.clock)
+
+    @app.exception_handler(FLError)
+    async def _fl_error(request: Request, exc: FLError):
+        return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status", 400))
+
+    app.include_router(build_router())
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    from ledger_node.config import Settings
+    from ledger_node.content import open_store
+
+    p = argparse.ArgumentParser(description="GridMart FL coordinator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--home", type=Path, help="GRIDMART home (content store, spool); default from settings")
+    p.add_argument("--he-workers", type=int, default=2, help="processes for large CKKS aggregations")
+    args = p.parse_args(argv)
+    settings = Settings(home=args.home) if args.home else Settings()
+    service = TaskService(open_store(settings), InMemoryLedger(), Path(settings.home) / "fl-spool",
+                          he_workers=args.he_workers)
+    uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

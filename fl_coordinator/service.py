@@ -1,0 +1,343 @@
+"""Task and round rules of the coordinator (no HTTP here; server.py is a thin layer).
+
+Lifecycle: create (owner) -> join (partners) -> keys (owner seals the HE
+secret to each partner) -> start -> rounds. A round closes as soon as every
+partner has uploaded, or at its deadline if at least `min_partners` did; with
+fewer at the deadline the task fails (nothing to aggregate safely). Refused
+updates are logged on the round and never stop it. The coordinator holds the
+public HE context only: load_public refuses anything carrying a secret key.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fl_coordinator import he
+from fl_coordinator.errors import FLError, Refused
+from fl_coordinator.keys import address_of_public_key
+from fl_coordinator.ledger import ContributionLedger
+from fl_coordinator.model import from_architecture
+from fl_coordinator.shares import round_shares, task_shares
+from fl_coordinator.strategy import FedAvg
+
+log = logging.getLogger(__name__)
+MAX_SAMPLES = 10 ** 9
+
+
+@dataclass
+class Round:
+    number: int
+    opened_at: float
+    deadline: float
+    state: str = "open"  # open | aggregating | aggregated | failed
+    updates: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    refused: list[dict] = field(default_factory=list)
+    closed_at: float | None = None
+    close_reason: str = ""
+    aggregate_cid: str | None = None
+    partners: list[str] = field(default_factory=list)
+    sample_counts: list[int] = field(default_factory=list)
+    shares_bps: list[int] = field(default_factory=list)
+    aggregate_seconds: float | None = None
+    metrics: dict[str, dict] = field(default_factory=dict)
+    ledger_error: str | None = None
+
+    def view(self) -> dict:
+        return {"round": self.number, "state": self.state, "opened_at": self.opened_at,
+                "deadline": self.deadline, "closed_at": self.closed_at,
+                "close_reason": self.close_reason, "submitted": sorted(self.updates),
+                "refused": self.refused, "aggregate_cid": self.aggregate_cid,
+                "partners": self.partners, "sample_counts": self.sample_counts,
+                "shares_bps": self.shares_bps, "aggregate_seconds": self.aggregate_seconds,
+                "metrics": self.metrics, "ledger_error": self.ledger_error}
+
+
+@dataclass
+class Task:
+    task_id: str
+    owner: str
+    name: str
+    architecture: dict
+    n_params: int
+    backend: str
+    keyset: he.PublicKeyset
+    model_cid: str
+    context_cid: str
+    rounds_total: int
+    min_partners: int
+    round_seconds: float
+    training: dict
+    dp: dict | None
+    seed: int
+    created_at: float
+    status: str = "enrolling"  # enrolling | running | done | failed
+    status_reason: str = ""
+    partners: dict[str, str] = field(default_factory=dict)  # address -> wallet public key
+    envelopes: dict[str, bytes] = field(default_factory=dict)
+    rounds: list[Round] = field(default_factory=list)
+    final_shares_bps: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def current(self) -> Round | None:
+        return self.rounds[-1] if self.rounds else None
+
+    def view(self) -> dict:
+        return {"task_id": self.task_id, "owner": self.owner, "name": self.name,
+                "architecture": self.architecture, "n_params": self.n_params,
+                "backend": self.backend, "context_fingerprint": self.keyset.fingerprint,
+                "model_cid": self.model_cid, "context_cid": self.context_cid,
+                "rounds_total": self.rounds_total, "min_partners": self.min_partners,
+                "round_seconds": self.round_seconds, "training": self.training, "dp": self.dp,
+                "seed": self.seed, "status": self.status, "status_reason": self.status_reason,
+                "partners": [{"address": a, "public_key": k, "has_key": a in self.envelopes}
+                             for a, k in self.partners.items()],
+                "current_round": self.current.number if self.current else 0,
+                "rounds": [r.view() for r in self.rounds],
+                "final_shares_bps": self.final_shares_bps}
+
+
+def model_blob(architecture: dict, weights: np.ndarray) -> bytes:
+    """The stored form of a plaintext model: architecture + float64 weights (JSON, exact)."""
+    return json.dumps({"architecture": architecture,
+                       "weights": [float(x) for x in np.asarray(weights, dtype=np.float64)]}).encode()
+
+
+def parse_model_blob(data: bytes) -> tuple[dict, np.ndarray]:
+    doc = json.loads(data)
+    return doc["architecture"], np.asarray(doc["weights"], dtype=np.float64)
+
+
+class TaskService:
+    """All coordinator state and rules; thread-safe; time comes from `clock`."""
+
+    def __init__(self, store, ledger: ContributionLedger, spool: Path, *, clock=time.time,
+                 he_workers: int = 1, strategy: FedAvg | None = None):
+        self.store = store
+        self.ledger = ledger
+        self.spool = Path(spool)
+        self.clock = clock
+        self.he_workers = he_workers
+        self.strategy = strategy or FedAvg()
+        self.tasks: dict[str, Task] = {}
+        self._lock = threading.RLock()
+
+    # -- lookups ---------------------------------------------------------------
+    def task(self, task_id: str) -> Task:
+        try:
+            return self.tasks[task_id.lower()]
+        except KeyError:
+            raise Refused(f"no FL task {task_id}; list tasks with GET /fl/tasks", 404) from None
+
+    def _owner_only(self, task: Task, caller: str) -> None:
+        if caller.lower() != task.owner.lower():
+            raise Refused(f"only the task owner {task.owner} may do this", 403)
+
+    def _partner_only(self, task: Task, caller: str) -> str:
+        for a in task.partners:
+            if a.lower() == caller.lower():
+                return a
+        raise Refused(f"{caller} is not a partner of task {task.task_id}; join it first", 403)
+
+    def blob(self, task_id: str, cid: str) -> bytes:
+        task = self.task(task_id)
+        known = {task.model_cid, task.context_cid} | {r.aggregate_cid for r in task.rounds}
+        if cid not in known:
+            raise Refused(f"{cid} is not an artifact of task {task_id}", 404)
+        return self.store.get_bytes(cid)
+
+    # -- lifecycle ---------------------------------------------------------------
+    def create_task(self, owner: str, *, name: str, architecture: dict, initial_weights,
+                    backend: str, public_context: bytes, rounds: int, min_partners: int,
+                    round_seconds: float, training: dict, dp: dict | None, seed: int) -> Task:
+        try:
+            model = from_architecture(architecture)
+            model.set_weights(np.asarray(initial_weights, dtype=np.float64))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Refused(f"bad model: {exc}") from None
+        if rounds < 1 or min_partners < 1 or round_seconds <= 0:
+            raise Refused("rounds and min_partners must be >= 1 and round_seconds > 0")
+        keyset = he.load_public(backend, public_context, workers=self.he_workers)
+        model_cid = self.store.put_bytes(model_blob(model.architecture(), model.get_weights())).cid
+        context_cid = self.store.put_bytes(public_context).cid
+        task_id = "0x" + hashlib.sha256(
+            f"{owner}|{model_cid}|{context_cid}|{secrets.token_hex(16)}".encode()).hexdigest()
+        task = Task(task_id, owner, name, model.architecture(), model.n_params, backend, keyset,
+                    model_cid, context_cid, rounds, min_partners, float(round_seconds),
+                    dict(training), dict(dp) if dp else None, int(seed), self.clock())
+        with self._lock:
+            self.tasks[task_id] = task
+        self.ledger.open_task(task_id, owner, model_cid, context_cid, rounds, min_partners)
+        return task
+
+    def join(self, task_id: str, caller: str, public_key: str) -> Task:
+        task = self.task(task_id)
+        if address_of_public_key(public_key).lower() != caller.lower():
+            raise Refused("public key does not belong to the signing wallet", 403)
+        with self._lock:
+            if task.status != "enrolling":
+                raise Refused(f"task {task_id} is {task.status}; joins are closed", 409)
+            if any(a.lower() == caller.lower() for a in task.partners):
+                return task
+            task.partners[caller] = public_key.removeprefix("0x")
+        self.ledger.join(task_id, caller)
+        return task
+
+    def put_envelopes(self, task_id: str, caller: str, envelopes: dict[str, bytes]) -> Task:
+        task = self.task(task_id)
+        self._owner_only(task, caller)
+        with self._lock:
+            fixed = {self._partner_only(task, a): env for a, env in envelopes.items()}
+            task.envelopes.update(fixed)
+        return task
+
+    def envelope(self, task_id: str, caller: str) -> bytes:
+        task = self.task(task_id)
+        addr = self._partner_only(task, caller)
+        try:
+            return task.envelopes[addr]
+        except KeyError:
+            raise Refused("no key envelope for you yet; wait for the task owner to grant keys", 404) from None
+
+    def start(self, task_id: str, caller: str) -> Task:
+        task = self.task(task_id)
+        self._owner_only(task, caller)
+        with self._lock:
+            if task.status != "enrolling":
+                raise Refused(f"task {task_id} is already {task.status}", 409)
+            if len(task.partners) < task.min_partners:
+                raise Refused(f"task has {len(task.partners)} partners, needs {task.min_partners} to start", 409)
+            missing = [a for a in task.partners if a not in task.envelopes]
+            if missing:
+                raise Refused(f"partners without a key envelope: {', '.join(missing)}; grant keys first", 409)
+            task.status = "running"
+            self._open_round(task, 1)
+        return task
+
+    def _open_round(self, task: Task, number: int) -> None:
+        now = self.clock()
+        task.rounds.append(Round(number, now, now + task.round_seconds))
+        (self.spool / task.task_id / str(number)).mkdir(parents=True, exist_ok=True)
+
+    # -- updates -------------------------------------------------------------------
+    def submit(self, task_id: str, round_no: int, caller: str, update: bytes, n_samples: int) -> Round:
+        task = self.task(task_id)
+        try:
+            with self._lock:
+                addr = self._partner_only(task, caller)
+                rnd = self._open_round_for(task, round_no)
+                if addr in rnd.updates:
+                    raise Refused(f"{addr} already submitted an update for round {round_no}; "
+                                  "one update per partner per round", 409)
+                if not (isinstance(n_samples, int) and 0 < n_samples <= MAX_SAMPLES):
+                    raise Refused(f"n_samples must be an integer in 1..{MAX_SAMPLES}")
+            task.keyset.check(update, task.n_params)
+            with self._lock:
+                rnd = self._open_round_for(task, round_no)  # may have closed while checking
+                if addr in rnd.updates:
+                    raise Refused(f"{addr} already submitted an update for round {round_no}", 409)
+                path = self.spool / task.task_id / str(round_no) / f"{addr}.bin"
+                path.write_bytes(update)
+                rnd.updates[addr] = (path, n_samples)
+                complete = len(rnd.updates) == len(task.partners)
+                if complete:
+                    self._begin_close(task, rnd, "all partners submitted")
+        except Refused as exc:
+            self._note_refusal(task, round_no, caller, exc)
+            raise
+        if complete:
+            self._aggregate(task, rnd)
+        return rnd
+
+    def _open_round_for(self, task: Task, round_no: int) -> Round:
+        if task.status != "running":
+            raise Refused(f"task {task.task_id} is {task.status}; no round is open", 409)
+        rnd = task.current
+        if round_no < rnd.number or (round_no == rnd.number and rnd.state != "open"):
+            raise Refused(f"round {round_no} is closed; late update refused (current round "
+                          f"{rnd.number})", 409)
+        if round_no > rnd.number:
+            raise Refused(f"round {round_no} is not open yet (current round {rnd.number})", 409)
+        if self.clock() > rnd.deadline:
+            raise Refused(f"round {round_no} deadline passed; late update refused", 409)
+        return rnd
+
+    def _note_refusal(self, task: Task, round_no: int, caller: str, exc: Refused) -> None:
+        with self._lock:
+            for rnd in task.rounds:
+                if rnd.number == round_no:
+                    rnd.refused.append({"address": caller, "reason": str(exc), "at": self.clock()})
+
+    def _begin_close(self, task: Task, rnd: Round, reason: str) -> None:
+        rnd.state, rnd.closed_at, rnd.close_reason = "aggregating", self.clock(), reason
+
+    def tick(self) -> None:
+        """Close rounds whose deadline passed (called periodically by the server)."""
+        due = []
+        with self._lock:
+            now = self.clock()
+            for task in self.tasks.values():
+                rnd = task.current
+                if task.status == "running" and rnd.state == "open" and now > rnd.deadline:
+                    if len(rnd.updates) >= task.min_partners:
+                        self._begin_close(task, rnd, f"deadline passed with {len(rnd.updates)} of "
+                                                     f"{len(task.partners)} updates")
+                        due.append((task, rnd))
+                    else:
+                        rnd.state, rnd.closed_at = "failed", now
+                        rnd.close_reason = (f"deadline passed with {len(rnd.updates)} updates, "
+                                            f"fewer than min_partners={task.min_partners}")
+                        task.status, task.status_reason = "failed", rnd.close_reason
+        for task, rnd in due:
+            self._aggregate(task, rnd)
+
+    def _aggregate(self, task: Task, rnd: Round) -> None:
+        """Eq. (3): sum p_i H(g_i) over accepted updates; store, record shares, open the next round."""
+        partners = sorted(rnd.updates, key=str.lower)
+        counts = [rnd.updates[a][1] for a in partners]
+        t0 = time.perf_counter()
+        try:
+            aggregate = self.strategy.aggregate(task.keyset, [rnd.updates[a][0] for a in partners], counts)
+        except FLError as exc:
+            with self._lock:
+                rnd.state, task.status, task.status_reason = "failed", "failed", f"aggregation failed: {exc}"
+            return
+        seconds = time.perf_counter() - t0
+        cid = self.store.put_bytes(aggregate).cid
+        shares = round_shares(partners, counts)
+        with self._lock:
+            rnd.aggregate_cid, rnd.partners, rnd.sample_counts = cid, partners, counts
+            rnd.shares_bps, rnd.aggregate_seconds, rnd.state = shares, seconds, "aggregated"
+            shutil.rmtree(self.spool / task.task_id / str(rnd.number), ignore_errors=True)
+            last = rnd.number == task.rounds_total
+            if last:
+                task.final_shares_bps = task_shares(
+                    [dict(zip(r.partners, r.shares_bps)) for r in task.rounds])
+                task.status = "done"
+            else:
+                self._open_round(task, rnd.number + 1)
+        try:
+            self.ledger.record_round(task.task_id, rnd.number, cid, partners, counts, shares)
+            if last:
+                self.ledger.finalize(task.task_id, cid, task.final_shares_bps)
+        except Exception as exc:  # the chain client's errors must not lose the round
+            log.exception("ledger recording failed for task %s round %s", task.task_id, rnd.number)
+            rnd.ledger_error = f"{type(exc).__name__}: {exc}"
+
+    # -- metrics -----------------------------------------------------------------
+    def report_metrics(self, task_id: str, round_no: int, caller: str, metrics: dict) -> None:
+        task = self.task(task_id)
+        with self._lock:
+            addr = self._partner_only(task, caller)
+            rnd = next((r for r in task.rounds if r.number == round_no), None)
+            if rnd is None or rnd.state != "aggregated":
+                raise Refused(f"round {round_no} has no aggregate yet; report metrics after it", 409)
+            rnd.metrics[addr] = metrics

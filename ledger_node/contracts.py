@@ -1,0 +1,326 @@
+"""Typed clients for the GridMart contracts.
+
+Each client wraps one deployed contract: views return plain Python values or small
+dataclasses, transactions go through a shared :class:`TxSender` and return receipts.
+:class:`GridMart` bundles them for one signing account.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from . import typed_data
+from .chain import TxSender, call
+from .compiler import compile_contracts
+from .deploy import AddressBook
+
+
+class Role(IntFlag):
+    PUBLISHER = 1
+    SUBSCRIBER = 2
+    AUDITOR = 4
+
+
+class MemberStatus(IntEnum):
+    NONE = 0
+    ACTIVE = 1
+    SUSPENDED = 2
+
+
+class Kind(IntEnum):
+    DATA = 0
+    TOOL = 1
+    APPLICATION = 2
+
+
+class Status(IntEnum):
+    NONE = 0
+    PENDING = 1
+    ON_SHELF = 2
+    OFF_SHELF = 3
+
+
+class PlanKind(IntEnum):
+    PER_USE = 0
+    WEEK = 1
+    MONTH = 2
+    YEAR = 3
+
+
+@dataclass(frozen=True)
+class Member:
+    identity_hash: bytes
+    roles: Role
+    status: MemberStatus
+    admitted_at: int
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The EIP-712 `Listing` a publisher signs."""
+
+    kind: Kind
+    cid: bytes
+    sha256: bytes
+    metadata_hash: bytes
+    previous: int
+    nonce: int
+    deadline: int
+
+    def message(self) -> dict[str, Any]:
+        return {"kind": int(self.kind), "cid": self.cid, "sha256": self.sha256, "metadataHash": self.metadata_hash,
+                "previous": self.previous, "nonce": self.nonce, "deadline": self.deadline}
+
+    def as_tuple(self) -> tuple:
+        return (int(self.kind), self.cid, self.sha256, self.metadata_hash, self.previous, self.nonce, self.deadline)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    id: int
+    publisher: str
+    product_id: int
+    previous: int
+    version: int
+    kind: Kind
+    status: Status
+    sha256: bytes
+
+
+@dataclass(frozen=True)
+class Voucher:
+    """The EIP-712 `Redeem` a licence holder signs."""
+
+    licence_id: int
+    nonce: int
+    deadline: int
+    purpose: bytes
+
+    def message(self) -> dict[str, Any]:
+        return {"licenceId": self.licence_id, "nonce": self.nonce, "deadline": self.deadline, "purpose": self.purpose}
+
+    def as_tuple(self) -> tuple:
+        return (self.licence_id, self.nonce, self.deadline, self.purpose)
+
+
+@dataclass(frozen=True)
+class Licence:
+    id: int
+    holder: str
+    product_id: int
+    expires_at: int
+    uses_left: int
+
+
+class ContractClient:
+    """One deployed contract plus the sender that signs its transactions."""
+
+    name: str = ""
+
+    def __init__(self, w3: Web3, address: str, sender: TxSender | None):
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract = w3.eth.contract(address=self.address, abi=compile_contracts()[self.name].abi)
+        self.sender = sender
+
+    def _call(self, fn_name: str, *args: Any) -> Any:
+        return call(getattr(self.contract.functions, fn_name)(*args))
+
+    def _send(self, fn_name: str, *args: Any, gas: int | None = None) -> TxReceipt:
+        if self.sender is None:
+            raise RuntimeError(f"{self.name} client is read-only: connect it with an account")
+        return self.sender.send(getattr(self.contract.functions, fn_name)(*args), gas=gas)
+
+    def events(self, receipt: TxReceipt, event: str) -> list[dict]:
+        """Decoded `event` logs of this contract in `receipt`."""
+        logs = getattr(self.contract.events, event)().process_receipt(receipt, errors=DISCARD)
+        return [dict(log["args"]) for log in logs if log["address"] == self.address]
+
+    def role_id(self, role_name: str) -> bytes:
+        return self._call(role_name)
+
+
+class PointsClient(ContractClient):
+    name = "Points"
+
+    def balance_of(self, account: str) -> int:
+        return self._call("balanceOf", account)
+
+    def total_supply(self) -> int:
+        return self._call("totalSupply")
+
+    def admission_granted(self, account: str) -> bool:
+        return self._call("admissionGranted", account)
+
+
+class MemberRegistryClient(ContractClient):
+    name = "MemberRegistry"
+
+    def admit(self, wallet: str, name: str, identity_hash: bytes, roles: Role) -> TxReceipt:
+        return self._send("admit", wallet, name, identity_hash, int(roles))
+
+    def set_roles(self, wallet: str, roles: Role) -> TxReceipt:
+        return self._send("setRoles", wallet, int(roles))
+
+    def suspend(self, wallet: str, reason: str) -> TxReceipt:
+        return self._send("suspend", wallet, reason)
+
+    def reinstate(self, wallet: str) -> TxReceipt:
+        return self._send("reinstate", wallet)
+
+    def member(self, wallet: str) -> Member:
+        identity, roles, status, admitted = self._call("memberOf", wallet)
+        return Member(identity, Role(roles), MemberStatus(status), admitted)
+
+    def is_active_with_role(self, wallet: str, role: Role) -> bool:
+        return self._call("isActiveWithRole", wallet, int(role))
+
+
+class ProductRegistryClient(ContractClient):
+    name = "ProductRegistry"
+
+    def nonce(self, publisher: str) -> int:
+        return self._call("nonces", publisher)
+
+    def sign_listing(self, account: LocalAccount, listing: Listing) -> bytes:
+        return typed_data.sign(account.key, "Listing", listing.message(), self.w3.eth.chain_id, self.address)
+
+    def register(self, listing: Listing, publisher: str, signature: bytes, gas: int | None = None) -> tuple[int, TxReceipt]:
+        receipt = self._send("register", listing.as_tuple(), publisher, signature, gas=gas)
+        return self.events(receipt, "CertificateRegistered")[0]["id"], receipt
+
+    def approve(self, cert_id: int) -> TxReceipt:
+        return self._send("approve", cert_id)
+
+    def withdraw(self, cert_id: int) -> TxReceipt:
+        return self._send("withdraw", cert_id)
+
+    def certificate(self, cert_id: int) -> Certificate:
+        c = self._call("certificate", cert_id)
+        return Certificate(cert_id, c[0], c[1], c[2], c[3], Kind(c[4]), Status(c[5]), c[6])
+
+    def latest_version(self, product_id: int) -> int:
+        return self._call("latestVersion", product_id)
+
+    def history(self, product_id: int) -> list[int]:
+        return list(self._call("history", product_id))
+
+    def count(self) -> int:
+        return self._call("certificateCount")
+
+
+class LicensingClient(ContractClient):
+    name = "Licensing"
+
+    def set_plan(self, product_id: int, kind: PlanKind, price: int, uses: int = 0) -> TxReceipt:
+        return self._send("setPlan", product_id, int(kind), price, uses)
+
+    def plan(self, product_id: int, kind: PlanKind) -> tuple[int, int]:
+        return tuple(self._call("planOf", product_id, int(kind)))
+
+    def fee_for(self, price: int) -> int:
+        return self._call("feeFor", price)
+
+    def purchase(self, product_id: int, kind: PlanKind, gas: int | None = None) -> tuple[int, TxReceipt]:
+        receipt = self._send("purchase", product_id, int(kind), gas=gas)
+        return self.events(receipt, "LicencePurchased")[0]["licenceId"], receipt
+
+    def sign_voucher(self, account: LocalAccount, voucher: Voucher) -> bytes:
+        return typed_data.sign(account.key, "Redeem", voucher.message(), self.w3.eth.chain_id, self.address)
+
+    def redeem(self, voucher: Voucher, signature: bytes, gas: int | None = None) -> TxReceipt:
+        return self._send("redeem", voucher.as_tuple(), signature, gas=gas)
+
+    def nonce_used(self, holder: str, nonce: int) -> bool:
+        return self._call("nonceUsed", holder, nonce)
+
+    def is_authorized(self, holder: str, product_id: int) -> bool:
+        return self._call("isAuthorized", holder, product_id)
+
+    def licence(self, licence_id: int) -> Licence:
+        holder, product_id, expires_at, uses_left = self._call("licence", licence_id)
+        return Licence(licence_id, holder, product_id, expires_at, uses_left)
+
+    def licence_id_of(self, product_id: int, holder: str) -> int:
+        return self._call("licenceIdOf", product_id, holder)
+
+    def revoke(self, licence_id: int, reason: str) -> TxReceipt:
+        return self._send("revoke", licence_id, reason)
+
+    def set_price_bounds(self, min_price: int, max_price: int) -> TxReceipt:
+        return self._send("setPriceBounds", min_price, max_price)
+
+    def price_bounds(self) -> tuple[int, int]:
+        return self._call("minPrice"), self._call("maxPrice")
+
+
+class FederatedRegistryClient(ContractClient):
+    name = "FederatedRegistry"
+
+    def open_task(self, product_id: int, reward_pool: int, spec_hash: bytes) -> tuple[int, TxReceipt]:
+        receipt = self._send("openTask", product_id, reward_pool, spec_hash)
+        return self.events(receipt, "TaskOpened")[0]["taskId"], receipt
+
+    def join(self, task_id: int) -> TxReceipt:
+        return self._send("join", task_id)
+
+    def record_round(self, task_id: int, round_no: int, model_cid: bytes, partners: list[str],
+                     sample_counts: list[int], shares_bps: list[int]) -> TxReceipt:
+        return self._send("recordRound", task_id, round_no, model_cid, partners, sample_counts, shares_bps)
+
+    def finalize(self, task_id: int, certificate_id: int) -> TxReceipt:
+        return self._send("finalize", task_id, certificate_id)
+
+    def task(self, task_id: int) -> dict[str, Any]:
+        t = self._call("task", task_id)
+        keys = ("owner", "product_id", "rounds", "status", "final_certificate", "reward_pool", "total_bps", "spec_hash")
+        return dict(zip(keys, t))
+
+    def contributions(self, task_id: int) -> dict[str, int]:
+        partners, bps = self._call("contributions", task_id)
+        return dict(zip(partners, bps))
+
+    def round_model(self, task_id: int, round_no: int) -> bytes:
+        return self._call("roundModel", task_id, round_no)
+
+
+class UsageAnchorClient(ContractClient):
+    name = "UsageAnchor"
+
+    def anchor(self, root: bytes, count: int, from_time: int, to_time: int) -> tuple[int, TxReceipt]:
+        receipt = self._send("anchor", root, count, from_time, to_time)
+        return self.events(receipt, "BatchAnchored")[0]["batchId"], receipt
+
+    def batch(self, batch_id: int) -> dict[str, Any]:
+        root, count, from_time, to_time, anchored_at = self._call("batch", batch_id)
+        return {"root": root, "count": count, "from_time": from_time, "to_time": to_time, "anchored_at": anchored_at}
+
+    def verify(self, batch_id: int, leaf: bytes, proof: list[bytes]) -> bool:
+        return self._call("verify", batch_id, leaf, proof)
+
+
+class GridMart:
+    """All GridMart contract clients, signing as `account` (or read-only without one)."""
+
+    def __init__(self, w3: Web3, book: AddressBook, account: LocalAccount | None = None):
+        self.w3 = w3
+        self.book = book
+        self.account = account
+        sender = TxSender(w3, account) if account is not None else None
+        self.sender = sender
+        self.points = PointsClient(w3, book.addresses["Points"], sender)
+        self.members = MemberRegistryClient(w3, book.addresses["MemberRegistry"], sender)
+        self.products = ProductRegistryClient(w3, book.addresses["ProductRegistry"], sender)
+        self.licensing = LicensingClient(w3, book.addresses["Licensing"], sender)
+        self.federated = FederatedRegistryClient(w3, book.addresses["FederatedRegistry"], sender)
+        self.usage = UsageAnchorClient(w3, book.addresses["UsageAnchor"], sender)
+
+    def as_account(self, account: LocalAccount) -> "GridMart":
+        """The same contracts, signing as another account."""
+        return GridMart(self.w3, self.book, account)

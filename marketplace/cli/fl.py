@@ -1,0 +1,160 @@
+"""`gridmart fl`: the federated-learning zone from the command line.
+
+Owner: `create` (HE keys + task), `grant` (seal keys to joined partners, start).
+Partner: `join`, then `train` on its own SGCC-format CSV; only encrypted
+updates leave the machine. Features come from analytics; the protocol from
+fl_coordinator.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from fl_coordinator import he
+from fl_coordinator.dp import DPConfig
+from fl_coordinator.errors import FLError
+from fl_coordinator.model import FedMLPClassifier
+from fl_coordinator.partner import Coordinator, run_partner
+from ledger_node.errors import GridMartError
+
+app = typer.Typer(no_args_is_help=True, help="Federated-learning zone: tasks, partners, rounds.")
+
+COORD = typer.Option("http://127.0.0.1:8765", "--coordinator", envvar="GRIDMART_FL_URL",
+                     help="Base URL of the FL coordinator.")
+KEY = typer.Option(..., "--key-file", envvar="GRIDMART_FL_KEY_FILE",
+                   help="File holding this wallet's hex private key.")
+TASK = typer.Option(..., "--task", help="Task id (0x...).")
+
+
+def _key(path: Path) -> str:
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise GridMartError(f"cannot read key file {path} ({exc.strerror}); pass --key-file") from None
+    if len(text.removeprefix("0x")) != 64:
+        raise GridMartError(f"{path} must hold a 32-byte hex private key")
+    return text
+
+
+def prepare_partner_data(X: np.ndarray, y: np.ndarray, val_frac: float, seed: int):
+    """Stratified train/validation split, standardized with the partner's own training statistics."""
+    if len(np.unique(y)) < 2:
+        raise GridMartError("the data needs both honest (FLAG=0) and theft (FLAG=1) customers")
+    X_tr, X_val, y_tr, y_val = train_test_split(X, y, test_size=val_frac, stratify=y, random_state=seed)
+    scaler = StandardScaler().fit(X_tr)
+    return scaler.transform(X_tr), y_tr, scaler.transform(X_val), y_val
+
+
+def load_partner_data(csv: Path, val_frac: float, seed: int):
+    """SGCC CSV (CONS_NO, FLAG, one column per day) -> standardized feature arrays."""
+    from analytics.theft.features import extract_features
+
+    try:
+        df = pd.read_csv(csv)
+    except (OSError, ValueError) as exc:
+        raise GridMartError(f"cannot read {csv} as an SGCC CSV ({exc})") from None
+    if "FLAG" not in df.columns:
+        raise GridMartError(f"{csv} has no FLAG column; expected SGCC format (CONS_NO, FLAG, days...)")
+    return prepare_partner_data(extract_features(df), df["FLAG"].to_numpy(dtype=int), val_frac, seed)
+
+
+@app.command()
+def create(coordinator: str = COORD, key_file: Path = KEY,
+           secret: Path = typer.Option(..., help="Where to write the HE secret key (keep it private)."),
+           name: str = typer.Option("theft-detection", help="Task name."),
+           backend: str = typer.Option("ckks", help="ckks | paillier | plain (plain: comparison only)."),
+           n_features: int = typer.Option(0, help="Input features; 0 = the analytics theft features."),
+           hidden: str = typer.Option("16", help="Hidden layer sizes, comma separated; empty = logistic regression."),
+           rounds: int = 5, min_partners: int = 2, round_seconds: float = 60.0,
+           epochs: int = 1, lr: float = 0.05, batch_size: int = 64,
+           dp_clip: float = typer.Option(0.0, help="DP clipping norm; 0 = no DP."),
+           dp_noise: float = typer.Option(1.0, help="DP noise multiplier (sigma / clip)."),
+           dp_delta: float = 1e-5, seed: int = 0, as_json: bool = typer.Option(False, "--json")):
+    """Create a task: HE keys stay with you; the coordinator gets the public context."""
+    if not n_features:
+        from analytics.theft.features import FEATURE_NAMES
+        n_features = len(FEATURE_NAMES)
+    sizes = tuple(int(h) for h in hidden.split(",") if h.strip())
+    model = FedMLPClassifier(hidden=sizes, lr=lr, epochs=epochs, batch_size=batch_size,
+                             random_state=seed).init_weights(n_features)
+    keyset = he.generate(backend)
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(he.dump_secret(keyset))
+    dp = DPConfig(dp_clip, dp_noise, dp_delta) if dp_clip > 0 else None
+    task = Coordinator(coordinator, _key(key_file)).create_task(
+        name=name, model=model, keyset=keyset, rounds=rounds, min_partners=min_partners,
+        round_seconds=round_seconds, dp=dp, seed=seed)
+    typer.echo(json.dumps(task) if as_json else task["task_id"])
+
+
+@app.command()
+def join(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK):
+    """Join a task as a partner (your wallet's public key receives the sealed HE key)."""
+    c = Coordinator(coordinator, _key(key_file))
+    c.join(task)
+    typer.echo(f"joined {task} as {c.address}")
+
+
+@app.command()
+def grant(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
+          secret: Path = typer.Option(..., help="The HE secret written by `create`."),
+          wait_partners: int = typer.Option(0, help="Wait until this many partners joined."),
+          timeout: float = 120.0, start: bool = typer.Option(False, help="Start round 1 afterwards.")):
+    """Owner: seal the HE secret to each joined partner's wallet key; optionally start."""
+    try:
+        keyset = he.load_secret(secret.read_bytes())
+    except OSError as exc:
+        raise GridMartError(f"cannot read {secret} ({exc.strerror}); pass the file `create` wrote") from None
+    c = Coordinator(coordinator, _key(key_file))
+    end = time.monotonic() + timeout
+    while len(c.task(task)["partners"]) < wait_partners:
+        if time.monotonic() > end:
+            raise FLError(f"only {len(c.task(task)['partners'])} of {wait_partners} partners joined in {timeout:.0f} s")
+        time.sleep(0.2)
+    for addr in c.grant_keys(task, keyset):
+        typer.echo(f"sealed key for {addr}")
+    if start:
+        c.start(task)
+        typer.echo("round 1 open")
+
+
+@app.command()
+def train(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
+          data: Path = typer.Option(..., help="Your SGCC-format CSV (never uploaded)."),
+          val_frac: float = 0.25, seed: int = 0,
+          stop_after_round: int = typer.Option(0, help="Leave after this round (simulates a dropout); 0 = never."),
+          out: Path | None = typer.Option(None, help="Write the result (history, weights) as JSON here.")):
+    """Partner: train every round locally, upload encrypted updates, decrypt aggregates."""
+    X, y, X_val, y_val = load_partner_data(data, val_frac, seed)
+    c = Coordinator(coordinator, _key(key_file))
+    res = run_partner(c, task, X, y, X_val, y_val, stop_after_round=stop_after_round or None,
+                      log=typer.echo)
+    summary = {"address": c.address, "rounds_done": res.rounds_done, "refused": res.refused,
+               "epsilon": res.epsilon, "final": res.history[-1] if res.history else None}
+    if out:
+        out.write_text(json.dumps({**summary, "history": res.history, "weights": res.weights.tolist()}))
+    typer.echo(json.dumps(summary))
+
+
+@app.command()
+def status(coordinator: str = COORD, task: str = TASK):
+    """Print the task as the coordinator sees it (JSON)."""
+    typer.echo(json.dumps(Coordinator(coordinator).task(task), indent=1))
+
+
+@app.command()
+def plot(coordinator: str = COORD, task: str = TASK, out: Path = typer.Option(..., help="PNG path."),
+         metric: str = "auc"):
+    """Save the convergence plot (metric per round, federated vs local models)."""
+    out.write_bytes(Coordinator(coordinator).plot_png(task, metric))
+    typer.echo(str(out))
