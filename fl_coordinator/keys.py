@@ -7,9 +7,11 @@ relays the sealed envelopes and cannot open them.
 """
 from __future__ import annotations
 
+import coincurve
 import ecies
 from eth_account import Account
 from eth_keys import keys as eth_keys
+from eth_utils.exceptions import ValidationError
 
 from fl_coordinator.errors import Refused
 
@@ -20,11 +22,13 @@ def wallet_public_key(private_key: str | bytes) -> str:
 
 
 def address_of_public_key(public_key_hex: str) -> str:
-    """Checksum address of a 64-byte public key; refuses malformed keys."""
+    """Checksum address of a 64-byte public key; refuses malformed keys and points off the curve."""
     try:
         raw = bytes.fromhex(public_key_hex.removeprefix("0x"))
-        return eth_keys.PublicKey(raw[-64:] if len(raw) == 65 else raw).to_checksum_address()
-    except (ValueError, TypeError) as exc:
+        raw = raw[1:] if len(raw) == 65 and raw[0] == 4 else raw
+        coincurve.PublicKey(b"\x04" + raw)
+        return eth_keys.PublicKey(raw).to_checksum_address()
+    except (ValueError, TypeError, ValidationError) as exc:
         raise Refused(f"public key is not a 64-byte secp256k1 key ({exc})") from None
 
 

@@ -258,9 +258,10 @@ class TaskService:
         return rnd
 
     def _open_round_for(self, task: Task, round_no: int) -> Round:
-        if task.status != "running":
-            raise Refused(f"task {task.task_id} is {task.status}; no round is open", 409)
         rnd = task.current
+        if task.status == "failed" or rnd is None:
+            raise Refused(f"task {task.task_id} is {task.status}; no round is open "
+                          f"{('(' + task.status_reason + ')') if task.status_reason else ''}", 409)
         if round_no < rnd.number or (round_no == rnd.number and rnd.state != "open"):
             raise Refused(f"round {round_no} is closed; late update refused (current round "
                           f"{rnd.number})", 409)

@@ -214,6 +214,20 @@ class ProductRegistryClient(ContractClient):
     def count(self) -> int:
         return self._call("certificateCount")
 
+    def registration(self, cert_id: int, from_block: int = 0) -> dict[str, Any]:
+        """The `CertificateRegistered` event of `cert_id`: full CID, metadata hash, signature."""
+        logs = self.contract.events.CertificateRegistered().get_logs(
+            from_block=from_block, argument_filters={"id": cert_id})
+        if not logs:
+            raise LookupError(f"no certificate {cert_id} on chain")
+        log = logs[0]
+        args = dict(log["args"])
+        listing = args.pop("listing")
+        args["listing"] = Listing(Kind(listing[0]), listing[1], listing[2], listing[3], listing[4], listing[5], listing[6])
+        args["block_number"] = log["blockNumber"]
+        args["transaction_hash"] = log["transactionHash"].to_0x_hex()
+        return args
+
 
 class LicensingClient(ContractClient):
     name = "Licensing"
@@ -324,3 +338,16 @@ class GridMart:
     def as_account(self, account: LocalAccount) -> "GridMart":
         """The same contracts, signing as another account."""
         return GridMart(self.w3, self.book, account)
+
+
+def connect_gridmart(account: LocalAccount | None = None, url: str | None = None) -> GridMart:
+    """Connect to the chain and its deployed GridMart (from the address book)."""
+    from .chain import connect
+    from .deploy import is_live
+    from .errors import ConfigError
+
+    w3 = connect(url)
+    book = AddressBook.load(w3.eth.chain_id)
+    if book is None or not is_live(w3, book):
+        raise ConfigError(f"GridMart contracts are not deployed on chain {w3.eth.chain_id}: run `gridmart deploy`")
+    return GridMart(w3, book, account)

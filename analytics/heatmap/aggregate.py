@@ -44,6 +44,8 @@ class Cube:
     area_ev_slot_kwh: np.ndarray
     slot_period: np.ndarray        # period index of each slot, -1 for an empty slot
     stations: pd.DataFrame         # unique EV station locations (public infrastructure)
+    meter_pairs: dict              # area, period, cell per distinct meter x period
+    ev_pairs: dict                 # area, period, cell, user per EV slot
     totals: dict
 
 
@@ -121,6 +123,7 @@ def aggregate(readings: pd.DataFrame, ev: pd.DataFrame, areas: pd.DataFrame,
     pair = np.flatnonzero(present)
     pm, pp = pair // n_p, pair % n_p
     meter_kwh = _raster(canvas, m_lon[pm], m_lat[pm], pp, n_p, energy[pair])
+    meter_pairs = {"area": m_area[pm], "period": pp, "cell": grid.cells(m_lon[pm], m_lat[pm])}
     meters = _raster(canvas, m_lon[pm], m_lat[pm], pp, n_p)
 
     # slots (epoch-aligned quarter hours) shared by readings and EV sessions
@@ -132,8 +135,9 @@ def aggregate(readings: pd.DataFrame, ev: pd.DataFrame, areas: pd.DataFrame,
     n_s = int(max(slot.max(), e_slot.max() if e_slot.size else 0)) + 1
     if n_a * n_s > MAX_KEYS:
         raise HeatmapError(f"{n_a} areas x {n_s} quarter-hours is too long a span; split the input by year")
-    has_reading = np.zeros(n_s, dtype=bool)
+    has_reading = np.zeros(n_s, dtype=bool)  # a slot with any reading or charging
     has_reading[slot] = True
+    has_reading[e_slot] = True
     slot_code = kind.codes(base + np.arange(n_s, dtype=np.int64) * SLOT_NS)
     hours = np.bincount(slot_code[has_reading], minlength=n_p) * SLOT_HOURS
 
@@ -159,11 +163,13 @@ def aggregate(readings: pd.DataFrame, ev: pd.DataFrame, areas: pd.DataFrame,
                        weights * areas["capacity_kw"].to_numpy()[m_area[placed]])[0]
 
     ev_part = _aggregate_ev(ev, ev_slots, e_slot, kind, grid, canvas, areas, n_s)
-    slot_period = np.where(has_reading, slot_code, -1)
     used = np.flatnonzero(hours > 0)
     remap = np.full(n_p, -1)
     remap[used] = np.arange(used.size)
-    slot_period = np.where(slot_period >= 0, remap[np.maximum(slot_period, 0)], -1)
+    slot_period = np.where(has_reading, remap[slot_code], -1)
+    meter_pairs["period"] = remap[meter_pairs["period"]]
+    ev_pairs = ev_part["pairs"]
+    ev_pairs["period"] = remap[ev_pairs["period"]]
     totals = {
         "readings": int(len(readings)), "meters": int(present.reshape(n_m, n_p).any(axis=1).sum()),
         "reading_kwh": float(kwh.sum()), "ev_sessions": int(len(ev)), "ev_kwh": float(ev["kwh"].sum()),
@@ -177,7 +183,8 @@ def aggregate(readings: pd.DataFrame, ev: pd.DataFrame, areas: pd.DataFrame,
         area_meter_kwh=area_meter_kwh[:, used], area_meters=area_meters[:, used],
         area_ev_kwh=ev_part["area_ev_kwh"][:, used], area_ev_users=ev_part["area_ev_users"][:, used],
         area_meter_slot_kwh=area_meter_slot, area_ev_slot_kwh=ev_part["area_slot"],
-        slot_period=slot_period, stations=ev_part["stations"], totals=totals,
+        slot_period=slot_period, stations=ev_part["stations"],
+        meter_pairs=meter_pairs, ev_pairs=ev_pairs, totals=totals,
     )
 
 
@@ -196,7 +203,7 @@ def _expand_sessions(ev: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def _distinct(group: np.ndarray, user: np.ndarray, size: int) -> np.ndarray:
+def distinct_count(group: np.ndarray, user: np.ndarray, size: int) -> np.ndarray:
     """Distinct users per group id (0..size-1)."""
     if group.size == 0:
         return np.zeros(size, dtype=np.int64)
@@ -211,7 +218,7 @@ def _aggregate_ev(ev: pd.DataFrame, slots: dict, e_slot: np.ndarray, kind: Perio
     period = kind.codes(slots["ts"])
     ev_kwh = _raster(canvas, slots["lon"], slots["lat"], period, n_p, slots["kwh"])
     cell = grid.cells(slots["lon"], slots["lat"])
-    users = _distinct(cell * n_p + period, slots["user"], grid.size * n_p)
+    users = distinct_count(cell * n_p + period, slots["user"], grid.size * n_p)
     ev_users = users.reshape(grid.size, n_p).T.reshape(n_p, grid.height, grid.width)
     area = locate(ev["lon"].to_numpy(), ev["lat"].to_numpy(), areas)[slots["row"]]
     inside = area >= 0
@@ -219,8 +226,9 @@ def _aggregate_ev(ev: pd.DataFrame, slots: dict, e_slot: np.ndarray, kind: Perio
     return {
         "ev_kwh": ev_kwh, "ev_users": ev_users.astype(np.float64),
         "area_ev_kwh": np.bincount(a_key, weights=slots["kwh"][inside], minlength=n_a * n_p).reshape(n_a, n_p),
-        "area_ev_users": _distinct(a_key, slots["user"][inside], n_a * n_p).reshape(n_a, n_p),
+        "area_ev_users": distinct_count(a_key, slots["user"][inside], n_a * n_p).reshape(n_a, n_p),
         "area_slot": np.bincount(area[inside] * n_s + e_slot[inside], weights=slots["kwh"][inside],
                                  minlength=n_a * n_s).reshape(n_a, n_s),
         "stations": ev[["lon", "lat"]].drop_duplicates(ignore_index=True),
+        "pairs": {"area": area, "period": period.astype(np.int64), "cell": cell, "user": slots["user"]},
     }

@@ -139,7 +139,9 @@ def generate_city(meters: int = 100_000, days: int = 2, seed: int = 0,
     areas = _areas(rng, lon0, lat0, block_m, side + 2, side)
     zone = areas["zone"].to_numpy()
 
-    weight = np.array([_DENSITY[z] for z in zone]) * rng.uniform(0.6, 1.4, len(areas))
+    centre = np.hypot(areas["lon_min"] - areas["lon_min"].mean(), areas["lat_min"] - areas["lat_min"].mean())
+    denser = 1.6 - (centre / centre.max()).to_numpy()  # density falls off towards the edge
+    weight = np.array([_DENSITY[z] for z in zone]) * denser * rng.uniform(0.6, 1.4, len(areas))
     area_of = np.sort(rng.choice(len(areas), size=meters, p=weight / weight.sum()))
     mix = np.array([_KIND_MIX[z] for z in zone])[area_of]
     kind = (rng.random(meters)[:, None] > np.cumsum(mix, axis=1)).sum(axis=1).clip(0, 2)
@@ -177,12 +179,12 @@ def generate_city(meters: int = 100_000, days: int = 2, seed: int = 0,
 def _place(rng: np.random.Generator, areas: pd.DataFrame, area_of: np.ndarray):
     """Meters cluster around a few compounds per block, like housing estates do."""
     n = len(areas)
-    compounds = 4
+    compounds = 6
     cx = rng.uniform(0.15, 0.85, (n, compounds))
     cy = rng.uniform(0.15, 0.85, (n, compounds))
     pick = rng.integers(0, compounds, area_of.size)
-    fx = np.clip(cx[area_of, pick] + rng.normal(0, 0.09, area_of.size), 0.001, 0.999)
-    fy = np.clip(cy[area_of, pick] + rng.normal(0, 0.09, area_of.size), 0.001, 0.999)
+    fx = np.clip(cx[area_of, pick] + rng.normal(0, 0.13, area_of.size), 0.001, 0.999)
+    fy = np.clip(cy[area_of, pick] + rng.normal(0, 0.13, area_of.size), 0.001, 0.999)
     a = areas.iloc[area_of]
     lon = a["lon_min"].to_numpy() + fx * (a["lon_max"].to_numpy() - a["lon_min"].to_numpy())
     lat = a["lat_min"].to_numpy() + fy * (a["lat_max"].to_numpy() - a["lat_min"].to_numpy())

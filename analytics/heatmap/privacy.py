@@ -4,6 +4,10 @@ A cell's (or area's) meter figures are released only when at least ``min_count``
 distinct meters contribute in that period; its EV figures only when at least
 ``min_count`` distinct EV users do. A withheld part is NaN from here on and never
 reaches a PNG, the HTML or a table: those are built from :class:`Released` alone.
+
+Areas get one more check against differencing: an area total minus its shown cells
+would expose the withheld cells, so an area part is shown only when the customers
+it has in withheld cells number 0 or at least ``min_count`` too.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.heatmap.aggregate import Cube
+from analytics.heatmap.aggregate import Cube, distinct_count
 from analytics.heatmap.errors import HeatmapError
 from analytics.heatmap.grid import Grid
 from analytics.heatmap.periods import SLOT_HOURS
@@ -57,8 +61,10 @@ class Released:
         return self.area_meter.shown | self.area_ev.shown
 
 
-def _part(count: np.ndarray, kwh: np.ndarray, min_count: int) -> Part:
+def _part(count: np.ndarray, kwh: np.ndarray, min_count: int, hidden: np.ndarray | None = None) -> Part:
     shown = count >= min_count
+    if hidden is not None:
+        shown &= (hidden == 0) | (hidden >= min_count)
     none = count == 0
     return Part(count=np.where(shown | none, count, np.nan).astype(np.float64),
                 kwh=np.where(shown, kwh, np.where(none, 0.0, np.nan)),
@@ -69,17 +75,32 @@ def release(cube: Cube, min_count: int = DEFAULT_MIN_COUNT) -> Released:
     """Apply the rule to every cell and area, in every period."""
     if min_count < 1:
         raise HeatmapError(f"min count must be at least 1, got {min_count}")
-    area_meter = _part(cube.area_meters, cube.area_meter_kwh, min_count)
-    area_ev = _part(cube.area_ev_users, cube.area_ev_kwh, min_count)
+    meter = _part(cube.meters, cube.meter_kwh, min_count)
+    ev = _part(cube.ev_users, cube.ev_kwh, min_count)
+    shape = cube.area_meters.shape
+    area_meter = _part(cube.area_meters, cube.area_meter_kwh, min_count,
+                       _hidden(cube.meter_pairs, meter.shown, shape))
+    area_ev = _part(cube.area_ev_users, cube.area_ev_kwh, min_count,
+                    _hidden(cube.ev_pairs, ev.shown, shape))
     return Released(
         kind=cube.kind.name, labels=cube.labels, hours=cube.hours, grid=cube.grid, min_count=min_count,
-        meter=_part(cube.meters, cube.meter_kwh, min_count),
-        ev=_part(cube.ev_users, cube.ev_kwh, min_count),
+        meter=meter, ev=ev,
         population=cube.population, capacity_kw=cube.capacity_kw, areas=cube.areas,
         area_meter=area_meter, area_ev=area_ev,
         area_peak_kw=_peaks(cube, area_meter.shown, area_ev.shown),
         stations=cube.stations,
     )
+
+
+def _hidden(pairs: dict, shown: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Distinct customers per [area, period] that sit in withheld cells."""
+    n_a, n_p = shape
+    flat = shown.reshape(n_p, -1)
+    keep = (pairs["area"] >= 0) & ~flat[pairs["period"], pairs["cell"]]
+    group = pairs["area"][keep] * n_p + pairs["period"][keep]
+    if "user" not in pairs:  # meter pairs are distinct already
+        return np.bincount(group, minlength=n_a * n_p).reshape(shape)
+    return distinct_count(group, pairs["user"][keep], n_a * n_p).reshape(shape)
 
 
 def _peaks(cube: Cube, meter_shown: np.ndarray, ev_shown: np.ndarray) -> np.ndarray:

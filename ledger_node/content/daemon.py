@@ -27,14 +27,17 @@ from .ipfs_rpc import to_multiaddr
 JSIPFS = REPO_ROOT / "node_modules" / ".bin" / "jsipfs"
 
 
-def _alive(pid: int) -> bool:
+def _state(pid: int) -> str | None:
+    """The process state letter from /proc (None if gone); a zombie ("Z") is dead."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2]
+
+
+def _alive(pid: int) -> bool:
+    return _state(pid) not in (None, "Z")
 
 
 def api_url(multiaddr: str) -> str:
@@ -164,16 +167,20 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     # a zombie leader still counts as a group member: look for live members
+    return any(_alive(pid) for pid in _group(pgid))
+
+
+def _group(pgid: int) -> list[int]:
+    members = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 stat = (proc / "stat").read_text()
             except OSError:
                 continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) == pgid:
+                members.append(int(proc.name))
+    return members
 
 
 __all__ = ["IpfsDaemon", "api_url", "to_multiaddr"]

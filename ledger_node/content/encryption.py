@@ -15,6 +15,7 @@ wallet (including the publisher's own) and keep only the wrapped forms.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import struct
 from collections.abc import Iterable, Iterator
@@ -121,7 +122,7 @@ def decrypt_stream(ciphertext: Iterable[bytes], content_key: bytes, *, expected_
                 f"encrypted segment {index} failed authentication: wrong content key, or the ciphertext was altered or truncated"
             ) from None
 
-    for piece in pieces:
+    for piece in itertools.chain([b""], pieces):  # b"": first drain what the header read left
         buf += piece
         while len(buf) > sealed_len:  # more follows, so this segment is not the last
             plain = open_segment(bytes(buf[:sealed_len]), False)

@@ -146,6 +146,10 @@ class RpcStore(ContentStore):
         self.get_block(root, timeout=self._probe)  # a missing block would otherwise be searched for until timeout
         return super().get_stream(root)
 
+    def size(self, cid: "str | CID") -> int:
+        self.get_block(parse(cid), timeout=self._probe)
+        return super().size(cid)
+
     def has(self, cid: "str | CID") -> bool:
         try:
             with self._calls("list pins"):

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .car import write_car
-from .cid import CID, parse
+from .cid import CID, RAW, parse
 from .errors import ContentError
 from .exporter import iter_file, walk_blocks
 from .ingest import Progress, PutResult
+from .unixfs import decode
 
 
 class ContentStore(ABC):
@@ -56,6 +57,12 @@ class ContentStore(ABC):
 
     def get_bytes(self, cid: "str | CID") -> bytes:
         return b"".join(self.get_stream(cid))
+
+    def size(self, cid: "str | CID") -> int:
+        """The artifact's size in bytes, from its root block alone."""
+        root = parse(cid)
+        block = self.get_block(root)
+        return len(block) if root.codec == RAW else decode(block).filesize
 
     def verify(self, cid: "str | CID") -> int:
         """Read every block back and check it; returns the file size."""

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # run from any folder without an editable install
-    sys.path.insert(0, str(REPO_ROOT))
+for folder in (REPO_ROOT, Path(__file__).resolve().parent):  # no editable install or tests package needed
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 from ledger_node.content.daemon import IpfsDaemon  # noqa: E402
 from ledger_node.content.embedded import EmbeddedStore  # noqa: E402

@@ -1,0 +1,82 @@
+"""`gridmart member admit|suspend|reinstate|roles|show`: the operator's member console (on chain)."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import typer
+from web3 import Web3
+
+from ledger_node.contracts import Role, connect_gridmart
+from ledger_node.errors import GridMartError
+
+from ._common import JsonOpt, PasswordOpt, WalletOpt, emit, signer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _address(value: str) -> str:
+    if not Web3.is_address(value):
+        raise GridMartError(f"{value!r} is not an Ethereum address (expected 0x followed by 40 hex digits)")
+    return Web3.to_checksum_address(value)
+
+
+def _roles(value: str) -> Role:
+    roles = Role(0)
+    for part in filter(None, value.lower().split(",")):
+        try:
+            roles |= Role[part.strip().upper()]
+        except KeyError:
+            raise GridMartError(f"unknown role {part!r}: use publisher, subscriber, auditor (comma-separated)") from None
+    if not roles:
+        raise GridMartError("give at least one role: publisher, subscriber or auditor")
+    return roles
+
+
+@app.command()
+def admit(
+    address: str, name: str = typer.Option(..., help="the unit's name"),
+    identity: Path = typer.Option(..., exists=True, dir_okay=False, help="identity document (its sha-256 goes on chain)"),
+    roles: str = typer.Option("publisher,subscriber", help="comma-separated: publisher, subscriber, auditor"),
+    wallet: str = WalletOpt, password: str = PasswordOpt, as_json: bool = JsonOpt,
+) -> None:
+    """Admit a member unit (grants 500 points)."""
+    gm = connect_gridmart(signer(wallet, password))
+    digest = hashlib.sha256(identity.read_bytes()).digest()
+    receipt = gm.members.admit(_address(address), name, digest, _roles(roles))
+    emit({"address": _address(address), "tx": receipt["transactionHash"].to_0x_hex(), "gas": receipt["gasUsed"]},
+         as_json, f"admitted {name} ({_address(address)}) with 500 points")
+
+
+@app.command()
+def suspend(address: str, reason: str = typer.Option(..., help="why"), wallet: str = WalletOpt,
+            password: str = PasswordOpt) -> None:
+    """Suspend a member: it can no longer publish, buy, redeem or train."""
+    connect_gridmart(signer(wallet, password)).members.suspend(_address(address), reason)
+    typer.echo(f"suspended {_address(address)}")
+
+
+@app.command()
+def reinstate(address: str, wallet: str = WalletOpt, password: str = PasswordOpt) -> None:
+    """Reinstate a suspended member."""
+    connect_gridmart(signer(wallet, password)).members.reinstate(_address(address))
+    typer.echo(f"reinstated {_address(address)}")
+
+
+@app.command("roles")
+def set_roles(address: str, roles: str, wallet: str = WalletOpt, password: str = PasswordOpt) -> None:
+    """Replace a member's roles, e.g. `publisher,subscriber`."""
+    connect_gridmart(signer(wallet, password)).members.set_roles(_address(address), _roles(roles))
+    typer.echo(f"roles of {_address(address)} set to {roles}")
+
+
+@app.command()
+def show(address: str, as_json: bool = JsonOpt) -> None:
+    """Show a member's status, roles and points (read-only)."""
+    gm = connect_gridmart()
+    m = gm.members.member(_address(address))
+    if m.status == 0:
+        raise GridMartError(f"{_address(address)} is not a member: the operator admits it with `gridmart member admit`")
+    data = {"address": _address(address), "status": m.status.name.lower(), "roles": str(m.roles.name).lower(),
+            "identity_hash": m.identity_hash.hex(), "points": gm.points.balance_of(_address(address))}
+    emit(data, as_json, "\n".join(f"{k:<14} {v}" for k, v in data.items()))

@@ -1,0 +1,59 @@
+"""A real Hardhat node for the whole session, with GridMart deployed on it."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from ledger_node.chain import connect
+from ledger_node.config import get_settings
+from ledger_node.contracts import GridMart, Role
+from ledger_node.deploy import deploy
+from ledger_node.devnet import Devnet, free_port
+
+
+@pytest.fixture(scope="session")
+def devnet() -> Iterator[Devnet]:
+    net = Devnet(port=free_port(), workdir=get_settings().home / "devnet-test").start()
+    yield net
+    net.stop()
+
+
+@pytest.fixture(scope="session")
+def w3(devnet: Devnet) -> Web3:
+    return connect(devnet.url)
+
+
+@pytest.fixture(scope="session")
+def operator() -> LocalAccount:
+    return Account.create()
+
+
+@pytest.fixture(scope="session")
+def gm(w3: Web3, operator: LocalAccount) -> GridMart:
+    book, _ = deploy(w3, operator)
+    return GridMart(w3, book, operator)
+
+
+@pytest.fixture
+def member(gm: GridMart) -> Callable[..., tuple[LocalAccount, GridMart]]:
+    """Admit a fresh unit with `roles`; returns (account, GridMart signing as it)."""
+
+    def make(roles: Role = Role.PUBLISHER | Role.SUBSCRIBER, name: str = "unit") -> tuple[LocalAccount, GridMart]:
+        account = Account.create()
+        gm.members.admit(account.address, name, b"\x11" * 32, roles)
+        return account, gm.as_account(account)
+
+    return make
+
+
+@pytest.fixture
+def snapshot(w3: Web3) -> Iterator[None]:
+    """Revert the chain (state and clock) after the test."""
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    yield
+    w3.provider.make_request("evm_revert", [snap])
+

@@ -1,0 +1,155 @@
+"""Coordinator protocol over real HTTP: bad input is refused with a reason and the round goes on."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from fl_coordinator import he
+from fl_coordinator.auth import sign_request
+from fl_coordinator.errors import Refused
+from fl_coordinator.model import FedMLPClassifier
+from fl_coordinator.partner import Coordinator
+from fl_coordinator.service import parse_model_blob
+
+N_FEATURES = 6
+
+
+@pytest.fixture(scope="module")
+def ckks_keys():
+    return he.generate("ckks")
+
+
+def _setup(url, wallets, keyset, *, partners=3, min_partners=2, round_seconds=30.0, rounds=2):
+    owner = Coordinator(url, wallets[0].key.hex())
+    model = FedMLPClassifier(hidden=(3,)).init_weights(N_FEATURES)
+    task = owner.create_task(name="t", model=model, keyset=keyset, rounds=rounds,
+                             min_partners=min_partners, round_seconds=round_seconds)
+    clients = [Coordinator(url, w.key.hex()) for w in wallets[1:1 + partners]]
+    for c in clients:
+        c.join(task["task_id"])
+    owner.grant_keys(task["task_id"], keyset)
+    owner.start(task["task_id"])
+    return owner, task, clients, model
+
+
+def test_bad_updates_refused_round_goes_on(live_service, wallets, ckks_keys):
+    url, svc = live_service
+    owner, task, (a, b, c), model = _setup(url, wallets, ckks_keys)
+    tid, n = task["task_id"], model.n_params
+    keyset = a.keyset(tid)
+    assert keyset.fingerprint == task["context_fingerprint"]
+
+    outsider = Coordinator(url, wallets[5].key.hex())
+    with pytest.raises(Refused, match="not a partner") as e:
+        outsider.upload(tid, 1, keyset.encrypt(np.zeros(n)), 10)
+    assert e.value.status == 403
+    with pytest.raises(Refused, match=f"has {n + 1} values but the model has {n}") as e:
+        a.upload(tid, 1, keyset.encrypt(np.zeros(n + 1)), 10)
+    assert e.value.status == 422
+    with pytest.raises(Refused, match="context") as e:
+        b.upload(tid, 1, he.generate("ckks").encrypt(np.zeros(n)), 10)
+    assert e.value.status == 422
+    with pytest.raises(Refused, match="backend 'plain'"):
+        b.upload(tid, 1, he.generate("plain").encrypt(np.zeros(n)), 10)
+    with pytest.raises(Refused, match="n_samples"):
+        b.upload(tid, 1, keyset.encrypt(np.zeros(n)), 0)
+    with pytest.raises(Refused, match="not open yet"):
+        b.upload(tid, 2, keyset.encrypt(np.zeros(n)), 10)
+
+    xs = {a: np.full(n, 1.0), b: np.full(n, 2.0), c: np.full(n, 4.0)}
+    counts = {a: 100, b: 300, c: 600}
+    # a accepted update, then the very same signed request replayed
+    path = f"/fl/tasks/{tid}/rounds/1/update"
+    body = json.dumps({"n_samples": 100, "update": base64.b64encode(keyset.encrypt(xs[a])).decode()}).encode()
+    headers = {**sign_request(a.key, "POST", path, body), "Content-Type": "application/json"}
+    assert httpx.post(url + path, content=body, headers=headers).status_code == 200
+    replay = httpx.post(url + path, content=body, headers=headers)
+    assert replay.status_code == 409 and "replayed" in replay.json()["detail"]
+    with pytest.raises(Refused, match="already submitted"):
+        a.upload(tid, 1, keyset.encrypt(xs[a]), 100)
+
+    b.upload(tid, 1, keyset.encrypt(xs[b]), counts[b])
+    c.upload(tid, 1, keyset.encrypt(xs[c]), counts[c])
+    rnd = a.round(tid, 1)
+    assert rnd["state"] == "aggregated" and rnd["close_reason"] == "all partners submitted"
+    reasons = " | ".join(r["reason"] for r in rnd["refused"])
+    for needle in ("not a partner", "values but the model", "context", "already submitted"):
+        assert needle in reasons
+    agg = keyset.decrypt(a.blob(tid, rnd["aggregate_cid"]))
+    assert np.abs(agg - (100 * 1 + 300 * 2 + 600 * 4) / 1000).max() < 1e-7
+    assert dict(zip(rnd["partners"], rnd["sample_counts"])) == {k.address: v for k, v in counts.items()}
+    assert dict(zip(rnd["partners"], rnd["shares_bps"])) == {a.address: 1000, b.address: 3000, c.address: 6000}
+    with pytest.raises(Refused, match="late update refused") as e:
+        b.upload(tid, 1, keyset.encrypt(xs[b]), counts[b])
+    assert e.value.status == 409
+    assert a.round(tid, 2)["state"] == "open"
+    # the coordinator holds only the public context: it cannot decrypt
+    coord_keys = svc.task(tid).keyset
+    assert not hasattr(coord_keys, "decrypt") and not coord_keys.context.is_private()
+    arch, w0 = parse_model_blob(a.blob(tid, task["model_cid"]))
+    assert np.array_equal(w0, model.get_weights()) and arch["hidden"] == [3]
+
+
+def test_deadline_closes_round_with_the_updates_in_and_refuses_late(live_service, wallets, ckks_keys):
+    url, svc = live_service
+    owner, task, (a, b), model = _setup(url, wallets, ckks_keys, partners=2, min_partners=1,
+                                        round_seconds=1.0, rounds=1)
+    tid = task["task_id"]
+    keyset = a.keyset(tid)
+    a.upload(tid, 1, keyset.encrypt(np.ones(model.n_params)), 50)
+    time.sleep(1.4)
+    with pytest.raises(Refused, match="late update refused") as e:
+        b.upload(tid, 1, keyset.encrypt(np.ones(model.n_params)), 50)
+    assert e.value.status == 409
+    rnd = a.round(tid, 1)
+    assert rnd["state"] == "aggregated" and "deadline passed with 1 of 2" in rnd["close_reason"]
+    assert rnd["partners"] == [a.address] and rnd["shares_bps"] == [10_000]
+    assert a.task(tid)["status"] == "done"
+    events = [e["event"] for e in svc.ledger.for_task(tid)]
+    assert events == ["open_task", "join", "join", "record_round", "finalize"]
+
+
+def test_too_few_updates_at_deadline_fails_the_task(service, wallets, ckks_keys):
+    pub = ckks_keys.public()
+    model = FedMLPClassifier(hidden=()).init_weights(3)
+    owner = wallets[0].address
+    t = service.create_task(owner, name="x", architecture=model.architecture(),
+                            initial_weights=model.get_weights(), backend="ckks",
+                            public_context=pub.public_bytes, rounds=3, min_partners=2,
+                            round_seconds=10, training={}, dp=None, seed=0)
+    from fl_coordinator.keys import wallet_public_key
+    for w in wallets[1:3]:
+        service.join(t.task_id, w.address, wallet_public_key(w.key))
+    with pytest.raises(Refused, match="without a key envelope"):
+        service.start(t.task_id, owner)
+    with pytest.raises(Refused, match="only the task owner"):
+        service.put_envelopes(t.task_id, wallets[1].address, {wallets[1].address: b"x"})
+    service.put_envelopes(t.task_id, owner, {w.address: b"sealed" for w in wallets[1:3]})
+    service.start(t.task_id, owner)
+    service.submit(t.task_id, 1, wallets[1].address, ckks_keys.encrypt(np.zeros(4)), 10)
+    service.clock.t += 11
+    service.tick()
+    assert t.status == "failed" and "fewer than min_partners=2" in t.status_reason
+    with pytest.raises(Refused, match="failed"):
+        service.submit(t.task_id, 1, wallets[2].address, ckks_keys.encrypt(np.zeros(4)), 10)
+
+
+def test_secret_context_refused_at_creation(live_service, wallets, ckks_keys):
+    url, _ = live_service
+    owner = Coordinator(url, wallets[0].key.hex())
+    body = {"name": "x", "architecture": {"kind": "mlp", "n_features": 2, "hidden": []},
+            "initial_weights": [0.0, 0.0, 0.0], "backend": "ckks",
+            "public_context": base64.b64encode(ckks_keys.secret_bytes).decode(),
+            "rounds": 1, "min_partners": 1, "round_seconds": 5}
+    with pytest.raises(Refused, match="secret key") as e:
+        owner._call("POST", "tasks", body)
+    assert e.value.status == 422
+    body["public_context"] = base64.b64encode(ckks_keys.public_bytes).decode()
+    body["initial_weights"] = [0.0]
+    with pytest.raises(Refused, match="weight vector has 1 values"):
+        owner._call("POST", "tasks", body)
