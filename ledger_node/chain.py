@@ -14,7 +14,7 @@ from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
 from web3.types import TxReceipt
 
 from .config import get_settings
@@ -114,16 +114,20 @@ class TxSender:
                 raise _revert_from(exc) from None
         tx["gas"] = gas
         with self._lock:
-            tx["nonce"] = self._nonce
-            signed = self.account.sign_transaction(fn.build_transaction(tx))
-            try:
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-                self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
-                raise _revert_from(exc) from None
-            except Exception:
-                self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
-                raise
+            for attempt in (1, 2):
+                tx["nonce"] = self._nonce
+                signed = self.account.sign_transaction(fn.build_transaction(tx))
+                try:
+                    tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                    break
+                except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+                    self.resync()
+                    raise _revert_from(exc) from None
+                except Web3RPCError as exc:
+                    # another process used this account, or the chain was reset: resync once
+                    self.resync()
+                    if attempt == 2 or "nonce" not in str(exc).lower():
+                        raise
             self._nonce += 1
         if not wait:
             return tx_hash
@@ -131,6 +135,10 @@ class TxSender:
         if receipt["status"] != 1:
             raise self._replay_revert(fn, receipt)
         return receipt
+
+    def resync(self) -> None:
+        """Reload the account's nonce from the chain."""
+        self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
 
     def _replay_revert(self, fn: Any, receipt: TxReceipt) -> ContractRevert:
         try:

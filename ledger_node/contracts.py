@@ -223,7 +223,8 @@ class ProductRegistryClient(ContractClient):
         log = logs[0]
         args = dict(log["args"])
         listing = args.pop("listing")
-        args["listing"] = Listing(Kind(listing[0]), listing[1], listing[2], listing[3], listing[4], listing[5], listing[6])
+        args["listing"] = Listing(Kind(listing["kind"]), listing["cid"], listing["sha256"], listing["metadataHash"],
+                                  listing["previous"], listing["nonce"], listing["deadline"])
         args["block_number"] = log["blockNumber"]
         args["transaction_hash"] = log["transactionHash"].to_0x_hex()
         return args

@@ -13,6 +13,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from .background import Backlog
 from .cid import CID
 from .errors import ContentNotFound, IntegrityError, OutOfSpace
 
@@ -63,6 +64,7 @@ class Staging:
         self.dir = store.staging / uuid.uuid4().hex
         self.dir.mkdir()
         self._pending: dict[str, tuple[Path, Path]] = {}
+        self._writes = Backlog(workers=2, limit=16)
 
     def put(self, cid: CID, data: bytes) -> None:
         name = str(cid.v1())
@@ -72,6 +74,10 @@ class Staging:
         if final.exists():
             return
         tmp = self.dir / name
+        self._writes.submit(self._write, tmp, data)
+        self._pending[name] = (tmp, final)
+
+    def _write(self, tmp: Path, data: bytes) -> None:
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -79,13 +85,13 @@ class Staging:
             if exc.errno in _NO_SPACE:
                 raise out_of_space(exc, self.store.root) from exc
             raise
-        self._pending[name] = (tmp, final)
 
     def get(self, cid: CID) -> bytes:
         """A block from this put if staged here, else from the store."""
         pending = self._pending.get(str(cid.v1()))
         if pending is None:
             return self.store.get(cid)
+        self._writes.drain()
         data = pending[0].read_bytes()
         if not cid.verify(data):
             raise IntegrityError(f"staged block {cid} does not match its hash; retry the import")
@@ -94,6 +100,7 @@ class Staging:
     def commit(self) -> None:
         made: set[Path] = set()
         try:
+            self._writes.drain()
             for tmp, final in self._pending.values():
                 if final.parent not in made:
                     final.parent.mkdir(exist_ok=True)
@@ -107,4 +114,5 @@ class Staging:
             self.abort()
 
     def abort(self) -> None:
+        self._writes.close()
         shutil.rmtree(self.dir, ignore_errors=True)

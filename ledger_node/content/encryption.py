@@ -26,6 +26,7 @@ import ecies
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .background import Backlog
 from .errors import ContentError, IntegrityError
 from .ingest import Progress, PutResult, read_chunk
 
@@ -60,6 +61,7 @@ class EncryptingReader:
         self._prefix = os.urandom(7)
         self._header = MAGIC + struct.pack(">I", segment_size) + self._prefix
         self._digest = hashlib.sha256()
+        self._hashing = Backlog(workers=1, limit=4)
         self._index = 0
         self.plaintext_size = 0
         self._next = self._read_piece()
@@ -68,7 +70,7 @@ class EncryptingReader:
 
     def _read_piece(self) -> bytes:
         piece = read_chunk(self._src, self._segment)
-        self._digest.update(piece)
+        self._hashing.submit(self._digest.update, piece)
         self.plaintext_size += len(piece)
         return piece
 
@@ -76,7 +78,12 @@ class EncryptingReader:
     def plaintext_sha256(self) -> str:
         if not self._done:
             raise ContentError("plaintext_sha256 is known only after the ciphertext was read to the end")
+        self._hashing.drain()
         return self._digest.hexdigest()
+
+    def close(self) -> None:
+        """Stop the hashing thread (idempotent)."""
+        self._hashing.close()
 
     def _seal_next(self) -> bytes:
         piece = self._next
@@ -152,8 +159,11 @@ class EncryptedPut:
 def put_encrypted(store, fileobj: BinaryIO, *, cid_version: int = 1, progress: Progress | None = None) -> EncryptedPut:
     """Encrypt ``fileobj`` with a fresh key while streaming it into ``store``."""
     reader = EncryptingReader(_Counting(fileobj, progress))
-    stored = store.put_stream(reader, cid_version=cid_version)
-    return EncryptedPut(stored, reader.content_key, reader.plaintext_sha256, reader.plaintext_size)
+    try:
+        stored = store.put_stream(reader, cid_version=cid_version)
+        return EncryptedPut(stored, reader.content_key, reader.plaintext_sha256, reader.plaintext_size)
+    finally:
+        reader.close()
 
 
 class _Counting:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .background import Backlog
 from .errors import ContentError, IncompleteUpload
 from .importer import CHUNK_SIZE, BlockSink, DagBuilder
 
@@ -60,22 +61,29 @@ class Ingestor:
 
     def __init__(self, sink: BlockSink, cid_version: int = 1, progress: Progress | None = None):
         self._digest = hashlib.sha256()
+        self._hashing = Backlog(workers=1, limit=8)  # one worker keeps the chunks in order
         self._builder = DagBuilder(sink, cid_version)
         self._progress = progress
         self.size = 0
 
     def feed(self, chunk: bytes) -> None:
         """One 256 KiB chunk (only the last may be shorter)."""
-        self._digest.update(chunk)
+        self._hashing.submit(self._digest.update, chunk)
         self._builder.add_chunk(chunk)
         self.size += len(chunk)
         if self._progress:
             self._progress(len(chunk))
 
     def finish(self, expected_size: int | None = None, expected_sha256: str | None = None) -> PutResult:
+        self._hashing.drain()
+        self.close()
         sha = self._digest.hexdigest()
         check_expected(self.size, sha, expected_size, expected_sha256)
         return PutResult(str(self._builder.finish()), sha, self.size)
+
+    def close(self) -> None:
+        """Stop the hashing thread (idempotent; safe after an error)."""
+        self._hashing.close()
 
 
 def ingest(
@@ -91,6 +99,9 @@ def ingest(
     if not hasattr(fileobj, "read"):
         raise ContentError("put_stream needs a binary file object with .read(); use put_bytes for bytes")
     state = Ingestor(sink, cid_version, progress)
-    while chunk := read_chunk(fileobj):
-        state.feed(chunk)
-    return state.finish(expected_size, expected_sha256)
+    try:
+        while chunk := read_chunk(fileobj):
+            state.feed(chunk)
+        return state.finish(expected_size, expected_sha256)
+    finally:
+        state.close()

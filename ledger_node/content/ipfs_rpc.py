@@ -109,7 +109,8 @@ class RpcStore(ContentStore):
         expected_size: int | None = None,
         expected_sha256: str | None = None,
     ) -> PutResult:
-        tee = _TeeUpload(fileobj, Ingestor(lambda cid, block: None, cid_version, progress), expected_size, expected_sha256)
+        state = Ingestor(lambda cid, block: None, cid_version, progress)
+        tee = _TeeUpload(fileobj, state, expected_size, expected_sha256)
         try:
             with self._calls("add the file"):
                 reply = self.client.add(
@@ -119,6 +120,8 @@ class RpcStore(ContentStore):
             if tee.error is not None:
                 raise tee.error from None
             raise
+        finally:
+            state.close()
         if tee.result is None:
             raise ContentError(f"IPFS daemon at {self.api} answered before reading the whole upload; nothing was pinned, retry")
         daemon_cid = str(parse(reply["Hash"]))

@@ -1,0 +1,125 @@
+"""FederatedRegistry (tasks, rounds, shares, rewards) and UsageAnchor (Merkle batches)."""
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+
+from ledger_node.contracts import Kind, Role
+from ledger_node.errors import ContractRevert
+from ledger_node.merkle import MerkleTree, leaf_hash, verify
+
+from .helpers import chain_time, publish
+
+CID = b"\x01\x70\x12\x20" + b"\x42" * 32
+
+
+@pytest.fixture
+def task(gm, member):
+    owner, as_owner = member(Role.PUBLISHER)
+    product = publish(gm, owner, kind=Kind.TOOL)
+    task_id, _ = as_owner.federated.open_task(product, 100, b"\x01" * 32)
+    partners = [member(Role.SUBSCRIBER) for _ in range(3)]
+    for _, client in partners:
+        client.federated.join(task_id)
+    return owner, as_owner, product, task_id, partners
+
+
+def test_open_task_escrows_the_pool_and_needs_a_tool_product(gm, member, task):
+    owner, as_owner, product, task_id, _ = task
+    assert gm.points.balance_of(owner.address) == 400
+    assert gm.points.balance_of(gm.federated.address) >= 100
+    data_product = publish(gm, owner, kind=Kind.DATA)
+    with pytest.raises(ContractRevert) as err:
+        as_owner.federated.open_task(data_product, 0, b"\x00" * 32)
+    assert err.value.error_name == "NotToolPublisher"
+    _, stranger = member(Role.PUBLISHER)
+    with pytest.raises(ContractRevert) as err:
+        stranger.federated.open_task(product, 0, b"\x00" * 32)
+    assert err.value.error_name == "NotToolPublisher"
+
+
+def test_rounds_record_shares_and_finalize_pays_pro_rata(gm, member, task):
+    owner, as_owner, product, task_id, partners = task
+    addrs = [a.address for a, _ in partners]
+    gm.federated.record_round(task_id, 1, CID, addrs, [500, 300, 200], [5000, 3000, 2000])
+    gm.federated.record_round(task_id, 2, CID, addrs[:2], [500, 300], [6250, 3750])  # third partner dropped out
+    assert gm.federated.contributions(task_id) == dict(zip(addrs, [11250, 6750, 2000]))
+    assert gm.federated.round_model(task_id, 2) != b"\x00" * 32
+
+    final = publish(gm, owner, kind=Kind.TOOL, previous=product)
+    before = [gm.points.balance_of(a) for a in addrs] + [gm.points.balance_of(owner.address)]
+    receipt = as_owner.federated.finalize(task_id, final)
+    after = [gm.points.balance_of(a) for a in addrs] + [gm.points.balance_of(owner.address)]
+    paid = [b - a for a, b in zip(before, after)]
+    assert paid[:3] == [100 * 11250 // 20000, 100 * 6750 // 20000, 100 * 2000 // 20000]  # 56, 33, 10
+    assert sum(paid) == 100  # remainder back to the owner: nothing created or lost
+    assert len(gm.federated.events(receipt, "RewardPaid")) == 3
+    assert gm.federated.task(task_id)["final_certificate"] == final
+    with pytest.raises(ContractRevert) as err:
+        gm.federated.record_round(task_id, 3, CID, addrs, [1, 1, 1], [3334, 3333, 3333])
+    assert err.value.error_name == "TaskClosed"
+
+
+def test_round_rules(gm, member, task):
+    owner, as_owner, product, task_id, partners = task
+    addrs = [a.address for a, _ in partners]
+    outsider = Account.create().address
+    cases = [
+        ((task_id, 2, CID, addrs, [1, 1, 1], [5000, 3000, 2000]), "WrongRound"),
+        ((task_id, 1, CID, addrs, [1, 1, 1], [5000, 3000, 1999]), "SharesDoNotSum"),
+        ((task_id, 1, CID, [outsider], [1], [10000]), "NotPartner"),
+        ((task_id, 1, CID, addrs, [1, 1], [5000, 3000, 2000]), "LengthMismatch"),
+        ((999, 1, CID, addrs, [1, 1, 1], [5000, 3000, 2000]), "UnknownTask"),
+    ]
+    for args, error in cases:
+        with pytest.raises(ContractRevert) as err:
+            gm.federated.record_round(*args)
+        assert err.value.error_name == error
+    with pytest.raises(ContractRevert) as err:  # only the coordinator records rounds
+        as_owner.federated.record_round(task_id, 1, CID, addrs, [1, 1, 1], [5000, 3000, 2000])
+    assert err.value.error_name == "AccessControlUnauthorizedAccount"
+    with pytest.raises(ContractRevert) as err:
+        partners[0][1].federated.join(task_id)
+    assert err.value.error_name == "AlreadyJoined"
+    with pytest.raises(ContractRevert) as err:
+        as_owner.federated.finalize(task_id, product)
+    assert err.value.error_name == "NoRounds"
+    gm.federated.record_round(task_id, 1, CID, addrs, [1, 1, 1], [3334, 3333, 3333])
+    other_owner, _ = member(Role.PUBLISHER)
+    unrelated = publish(gm, other_owner, kind=Kind.TOOL)
+    with pytest.raises(ContractRevert) as err:
+        as_owner.federated.finalize(task_id, unrelated)
+    assert err.value.error_name == "WrongCertificate"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 1000])
+def test_merkle_batches_anchor_and_prove(gm, size):
+    now = chain_time(gm.w3)
+    records = [{"kind": "redeem", "licence": i, "holder": "0xabc", "at": now - size + i} for i in range(size)]
+    tree = MerkleTree.from_records(records)
+    batch_id, receipt = gm.usage.anchor(tree.root, size, now - size, now)
+    assert gm.usage.batch(batch_id)["count"] == size
+    if size == 1000:
+        print(f"anchor gas for 1000 records: {receipt['gasUsed']} ({receipt['gasUsed'] / size:.1f}/record)")
+    on_chain = range(size) if size < 1000 else range(0, size, 97)
+    for i in range(size):
+        proof = tree.proof(i)
+        assert verify(proof, tree.root, leaf_hash(records[i]))
+        if i in on_chain:
+            assert gm.usage.verify(batch_id, leaf_hash(records[i]), proof)
+    forged = dict(records[0], licence=999_999)
+    assert not verify(tree.proof(0), tree.root, leaf_hash(forged))
+    assert not gm.usage.verify(batch_id, leaf_hash(forged), tree.proof(0))
+
+
+def test_anchor_rules(gm, member):
+    _, as_member = member()
+    with pytest.raises(ContractRevert) as err:
+        as_member.usage.anchor(b"\x01" * 32, 1, 0, 1)
+    assert err.value.error_name == "AccessControlUnauthorizedAccount"
+    with pytest.raises(ContractRevert) as err:
+        gm.usage.anchor(b"\x00" * 32, 0, 0, 1)
+    assert err.value.error_name == "EmptyBatch"
+    with pytest.raises(ContractRevert) as err:
+        gm.usage.anchor(b"\x01" * 32, 1, 5, 1)
+    assert err.value.error_name == "InvalidWindow"
