@@ -1,0 +1,29 @@
+"""FastAPI dependencies: the service context, a DB session, the signed-in member."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Depends, Header, Request
+from sqlmodel import Session
+
+from ..services.auth import Principal, authenticate
+from ..services.context import Context
+
+
+def get_ctx(request: Request) -> Context:
+    return request.app.state.ctx
+
+
+def get_session(ctx: Context = Depends(get_ctx)) -> Iterator[Session]:
+    with Session(ctx.engine) as session:
+        yield session
+
+
+def get_principal(ctx: Context = Depends(get_ctx), authorization: str | None = Header(default=None)) -> Principal:
+    token = authorization.removeprefix("Bearer ").strip() if authorization else None
+    return authenticate(ctx, token)
+
+
+def sync_index(request: Request) -> None:
+    """Bring the index up to date (after a write, so the caller reads its own write)."""
+    request.app.state.indexer.sync()

@@ -1,0 +1,183 @@
+"""HTTP client of the marketplace API, signing with a local wallet (used by the CLI and tests)."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+from eth_account.messages import encode_defunct, encode_typed_data
+from eth_account.signers.local import LocalAccount
+
+from ledger_node import typed_data
+from ledger_node.content.encryption import decrypt_stream, unwrap_key
+from ledger_node.errors import GridMartError
+
+
+class ApiError(GridMartError):
+    """The API answered with an error; carries its status code."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(f"{detail} (HTTP {status})")
+        self.status, self.detail = status, detail
+
+
+class _ProgressFile:
+    def __init__(self, fh, progress: Callable[[int], None] | None):
+        self.fh, self.progress = fh, progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        if self.progress and data:
+            self.progress(len(data))
+        return data
+
+
+class MarketClient:
+    def __init__(self, base_url: str, account: LocalAccount | None = None, *, transport: Any = None,
+                 timeout: float = 120.0):
+        self.base_url = base_url.rstrip("/")
+        self.account = account
+        self.http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout)
+        self.token: str | None = None
+        self._config: dict | None = None
+
+    # -------------------------------------------------------------- plumbing
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = kwargs.pop("headers", {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            r = self.http.request(method, path, headers=headers, **kwargs)
+        except httpx.ConnectError:
+            raise GridMartError(f"cannot reach the marketplace at {self.base_url}: start it with `make up` "
+                                "or set GRIDMART_API_URL") from None
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text
+            raise ApiError(r.status_code, str(detail))
+        return r.json() if r.headers.get("content-type", "").startswith("application/json") else r.content
+
+    def config(self) -> dict:
+        if self._config is None:
+            self._config = self._request("GET", "/config")
+        return self._config
+
+    def _need_account(self) -> LocalAccount:
+        if self.account is None:
+            raise GridMartError("this action needs a wallet: pass --wallet")
+        return self.account
+
+    # -------------------------------------------------------------- auth
+
+    def login(self) -> str:
+        account = self._need_account()
+        challenge = self._request("POST", "/auth/nonce", json={"address": account.address})
+        message = challenge["message"]
+        signature = account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
+        self.token = self._request("POST", "/auth/login", json={"message": message, "signature": signature})["token"]
+        return self.token
+
+    # -------------------------------------------------------------- operator
+
+    def admit(self, address: str, name: str, identity_document: bytes, roles: list[str]) -> dict:
+        return self._request("POST", "/members", json={"address": address, "name": name, "roles": roles,
+                                                       "identity_document_b64": base64.b64encode(identity_document).decode()})
+
+    def approve(self, cert_id: int) -> dict:
+        return self._request("POST", f"/certificates/{cert_id}/approve")
+
+    def withdraw(self, cert_id: int) -> dict:
+        return self._request("POST", f"/certificates/{cert_id}/withdraw")
+
+    # -------------------------------------------------------------- publisher
+
+    def upload(self, path: Path, encrypt: bool = False, progress: Callable[[int], None] | None = None) -> dict:
+        with open(path, "rb") as fh:
+            files = {"file": (path.name, _ProgressFile(fh, progress), "application/octet-stream")}
+            return self._request("POST", "/uploads", params={"encrypt": encrypt}, files=files)
+
+    def publish(self, path: Path, metadata: dict, encrypt: bool = False, previous: int = 0,
+                progress: Callable[[int], None] | None = None) -> dict:
+        """Upload, sign the listing with the wallet (EIP-712), and certify it."""
+        account = self._need_account()
+        up = self.upload(path, encrypt, progress)
+        doc = self._request("POST", "/listings/prepare", json={"cid": up["cid"], "metadata": metadata, "previous": previous})
+        signature = account.sign_message(encode_typed_data(full_message=doc)).signature.to_0x_hex()
+        msg = doc["message"]
+        out = self._request("POST", "/listings", json={"cid": up["cid"], "metadata": metadata, "previous": previous,
+                                                       "signature": signature, "nonce": msg["nonce"],
+                                                       "deadline": msg["deadline"]})
+        return {**out, **up}
+
+    def _send_tx(self, body: dict) -> dict:
+        account = self._need_account()
+        tx = self._request("POST", "/tx/prepare", json=body)
+        signed = account.sign_transaction(tx)
+        return self._request("POST", "/tx", json={"action": body["action"], "signed_tx": signed.raw_transaction.to_0x_hex()})
+
+    def set_plan(self, product_id: int, plan: str, price: int, uses: int = 0) -> dict:
+        return self._send_tx({"action": "set_plan", "product_id": product_id, "plan": plan, "price": price, "uses": uses})
+
+    # -------------------------------------------------------------- subscriber
+
+    def catalogue(self, **filters: Any) -> list[dict]:
+        return self._request("GET", "/products", params={k: v for k, v in filters.items() if v is not None})
+
+    def product(self, product_id: int) -> dict:
+        return self._request("GET", f"/products/{product_id}")
+
+    def buy(self, product_id: int, plan: str) -> dict:
+        return self._send_tx({"action": "purchase", "product_id": product_id, "plan": plan})
+
+    def licences(self) -> list[dict]:
+        return self._request("GET", "/licences")
+
+    def points(self) -> dict:
+        return self._request("GET", "/points")
+
+    def sign_voucher(self, licence_id: str, purpose: str = "download", nonce: int | None = None,
+                     valid_seconds: int = 300) -> dict:
+        account = self._need_account()
+        cfg = self.config()
+        voucher = {"licence_id": licence_id, "nonce": nonce if nonce is not None else time.time_ns() // 1000,
+                   "deadline": int(time.time()) + valid_seconds, "purpose": purpose}
+        message = {"licenceId": int(licence_id, 16), "nonce": voucher["nonce"], "deadline": voucher["deadline"],
+                   "purpose": purpose.encode().ljust(32, b"\0")}
+        sig = typed_data.sign(account.key, "Redeem", message, cfg["chain_id"], cfg["contracts"]["Licensing"])
+        return {**voucher, "signature": "0x" + sig.hex()}
+
+    def redeem(self, voucher: dict) -> dict:
+        return self._request("POST", "/redeem", json=voucher)
+
+    def download(self, delivery: dict, out: Path, progress: Callable[[int], None] | None = None) -> Path:
+        """Stream the delivered artifact to `out`, decrypting it with the wallet if needed."""
+        with self.http.stream("GET", delivery["url"]) as r:
+            if r.status_code >= 400:
+                r.read()
+                raise ApiError(r.status_code, r.json().get("detail", r.text))
+            chunks = r.iter_bytes(1 << 20)
+            if delivery.get("encrypted"):
+                key = unwrap_key(bytes.fromhex(delivery["wrapped_key"]), self._need_account().key)
+                chunks = decrypt_stream(chunks, key, expected_sha256=delivery["sha256"])
+            tmp = out.with_name(out.name + ".part")
+            with open(tmp, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+            tmp.replace(out)
+        return out
+
+    def run(self, delivery: dict, input_path: Path) -> bytes:
+        with open(input_path, "rb") as fh:
+            return self._request("POST", delivery["run_url"], files={"file": (input_path.name, fh, "text/csv")})
+
+

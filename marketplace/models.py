@@ -1,0 +1,172 @@
+"""SQLModel tables: an index of the chain plus off-chain metadata. The chain stays the truth."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Member(SQLModel, table=True):
+    address: str = Field(primary_key=True)
+    name: str
+    identity_hash: str
+    roles: int
+    status: str = "active"
+    admitted_block: int = 0
+
+
+class WalletKey(SQLModel, table=True):
+    """A wallet's public key, recovered from its SIWE signature; content keys are wrapped to it."""
+
+    address: str = Field(primary_key=True)
+    public_key: str
+
+
+class Upload(SQLModel, table=True):
+    """An artifact in the content store, not yet (or already) certified."""
+
+    cid: str = Field(primary_key=True)
+    sha256: str  # of the plaintext
+    size: int
+    encrypted: bool = False
+    key_envelope: str | None = None  # content key wrapped to the operator's key (hex)
+    uploader: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PendingListing(SQLModel, table=True):
+    """Off-chain metadata of a listing, written before its certificate is submitted.
+
+    The indexer joins a CertificateRegistered event with this row (by publisher and
+    nonce), so a crash between the chain and the database loses nothing.
+    """
+
+    __table_args__ = (UniqueConstraint("publisher", "nonce"),)
+    id: int | None = Field(default=None, primary_key=True)
+    publisher: str = Field(index=True)
+    nonce: int
+    cid: str
+    metadata_json: str
+    metadata_hash: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Product(SQLModel, table=True):
+    id: int = Field(primary_key=True)  # = id of its first certificate
+    publisher: str = Field(index=True)
+    kind: str = Field(index=True)
+    title: str = ""
+    description: str = ""
+    tags: str = ""  # comma-separated, lower case
+    sharing_mode: str = "download"
+    licence_terms: str = ""
+    latest_certificate: int = 0
+    status: str = "pending"  # of the latest version
+
+
+class Certificate(SQLModel, table=True):
+    id: int = Field(primary_key=True)
+    product_id: int = Field(index=True)
+    version: int
+    previous: int = 0
+    publisher: str
+    kind: str
+    cid: str
+    sha256: str
+    metadata_hash: str
+    metadata_json: str = "{}"
+    status: str = "pending"
+    signature: str
+    nonce: int
+    block_number: int
+    block_time: int = 0
+    tx_hash: str
+
+
+class Plan(SQLModel, table=True):
+    product_id: int = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    price: int
+    uses: int = 0
+
+
+class Licence(SQLModel, table=True):
+    id: str = Field(primary_key=True)  # 0x-hex of the on-chain id
+    product_id: int = Field(index=True)
+    holder: str = Field(index=True)
+    expires_at: int = 0
+    uses_left: int = 0
+    revoked: bool = False
+
+
+class Purchase(SQLModel, table=True):
+    tx_hash: str = Field(primary_key=True)
+    log_index: int = Field(primary_key=True)
+    licence_id: str = Field(index=True)
+    product_id: int
+    holder: str = Field(index=True)
+    plan: str
+    price: int
+    fee: int
+    block_number: int
+
+
+class PointMovement(SQLModel, table=True):
+    tx_hash: str = Field(primary_key=True)
+    log_index: int = Field(primary_key=True)
+    sender: str = Field(index=True)  # 0x0 for a grant
+    recipient: str = Field(index=True)
+    amount: int
+    block_number: int
+
+
+class Redemption(SQLModel, table=True):
+    """One accepted voucher; also the usage record that gets anchored."""
+
+    __table_args__ = (UniqueConstraint("holder", "nonce"),)
+    id: int | None = Field(default=None, primary_key=True)
+    licence_id: str = Field(index=True)
+    holder: str
+    nonce: int
+    purpose: str
+    on_chain_tx: str | None = None
+    at: int
+    record_json: str
+    batch_root: str | None = Field(default=None, index=True)  # set before the anchor tx is sent
+    batch_id: int | None = Field(default=None, index=True)
+    leaf_index: int | None = None
+
+
+class UsageBatch(SQLModel, table=True):
+    id: int = Field(primary_key=True)  # on-chain batch id
+    root: str
+    count: int
+    from_time: int
+    to_time: int
+    tx_hash: str
+
+
+class FlRound(SQLModel, table=True):
+    task_id: int = Field(primary_key=True)
+    round: int = Field(primary_key=True)
+    model_cid: str
+    partners_json: str
+    block_number: int
+
+
+class SiweNonce(SQLModel, table=True):
+    nonce: str = Field(primary_key=True)
+    issued_at: int
+    used: bool = False
+
+
+class IndexedBlock(SQLModel, table=True):
+    """Hashes of recently indexed blocks, to detect a re-org and rewind."""
+
+    number: int = Field(primary_key=True)
+    hash: str

@@ -1,0 +1,206 @@
+"""Chain events → SQL tables. Resumable, idempotent, and re-org tolerant.
+
+The index remembers the hash of every block it processed (the last 256). Before each
+pass it checks that its newest block is still on the chain; if not (a re-org), it
+forgets everything derived from the chain and replays from the deployment block —
+off-chain data (uploads, listing metadata, redemptions) is never touched. Rows keyed
+by (transaction, log index) make replays idempotent.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from sqlmodel import Session, delete, select
+from web3 import Web3
+
+from ledger_node.content.cid import cid_from_bytes
+from ledger_node.contracts import Kind, PlanKind, Status
+
+from ..models import (Certificate, FlRound, IndexedBlock, Licence, Member, PendingListing, Plan, PointMovement,
+                      Product, Purchase, UsageBatch)
+from .context import Context
+
+CHAIN_DERIVED = (Member, Product, Certificate, Plan, Licence, Purchase, PointMovement, FlRound, UsageBatch, IndexedBlock)
+KEEP_BLOCKS = 256
+MAX_RANGE = 2000
+
+
+def hexid(value: int) -> str:
+    return "0x%064x" % value
+
+
+class Indexer:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.w3: Web3 = ctx.chain.w3
+        self._lock = threading.Lock()
+        self._by_topic: dict[bytes, Any] = {}
+        for client in (ctx.chain.points, ctx.chain.members, ctx.chain.products, ctx.chain.licensing,
+                       ctx.chain.federated, ctx.chain.usage):
+            for item in client.contract.abi:
+                if item["type"] == "event":
+                    event = getattr(client.contract.events, item["name"])()
+                    self._by_topic[bytes.fromhex(event.topic.removeprefix("0x"))] = event
+        self.addresses = [c.address for c in (ctx.chain.points, ctx.chain.members, ctx.chain.products,
+                                              ctx.chain.licensing, ctx.chain.federated, ctx.chain.usage)]
+
+    # ------------------------------------------------------------------ driving
+
+    def head(self, session: Session) -> int:
+        row = session.exec(select(IndexedBlock).order_by(IndexedBlock.number.desc()).limit(1)).first()
+        return row.number if row else self.ctx.chain.book.deployed_at_block - 1
+
+    def sync(self) -> int:
+        """Index every new block; returns the block the index is complete up to."""
+        with self._lock, Session(self.ctx.engine) as session:
+            if self._reorged(session):
+                self._reset(session)
+            start = self.head(session) + 1
+            tip = self.w3.eth.block_number
+            while start <= tip:
+                end = min(tip, start + MAX_RANGE - 1)
+                logs = self.w3.eth.get_logs({"address": self.addresses, "fromBlock": start, "toBlock": end})
+                times: dict[int, int] = {}
+                for log in logs:
+                    self._apply(session, log, times)
+                block = self.w3.eth.get_block(end)
+                session.merge(IndexedBlock(number=end, hash=block["hash"].to_0x_hex()))
+                session.exec(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
+                session.commit()
+                start = end + 1
+            return tip
+
+    def _reorged(self, session: Session) -> bool:
+        row = session.exec(select(IndexedBlock).order_by(IndexedBlock.number.desc()).limit(1)).first()
+        if row is None:
+            return False
+        try:
+            block = self.w3.eth.get_block(row.number)
+        except Exception:  # noqa: BLE001 - block no longer exists
+            return True
+        return block["hash"].to_0x_hex() != row.hash
+
+    def _reset(self, session: Session) -> None:
+        for table in CHAIN_DERIVED:
+            session.exec(delete(table))
+        session.commit()
+
+    # ------------------------------------------------------------------ events
+
+    def _apply(self, session: Session, log: Any, times: dict[int, int]) -> None:
+        event = self._by_topic.get(bytes(log["topics"][0]))
+        if event is None:
+            return
+        decoded = event.process_log(log)
+        handler = getattr(self, f"_on_{decoded['event']}", None)
+        if handler is not None:
+            handler(session, dict(decoded["args"]), log, times)
+
+    def _time(self, number: int, times: dict[int, int]) -> int:
+        if number not in times:
+            times[number] = self.w3.eth.get_block(number)["timestamp"]
+        return times[number]
+
+    def _on_MemberAdmitted(self, s: Session, a: dict, log: Any, _t: dict) -> None:
+        s.merge(Member(address=a["wallet"], name=a["name"], identity_hash=a["identityHash"].hex(), roles=a["roles"],
+                       status="active", admitted_block=log["blockNumber"]))
+
+    def _on_RolesChanged(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+        m = s.get(Member, a["wallet"])
+        if m:
+            m.roles = a["roles"]
+            s.add(m)
+
+    def _on_MemberSuspended(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+        self._member_status(s, a["wallet"], "suspended")
+
+    def _on_MemberReinstated(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+        self._member_status(s, a["wallet"], "active")
+
+    def _member_status(self, s: Session, wallet: str, status: str) -> None:
+        m = s.get(Member, wallet)
+        if m:
+            m.status = status
+            s.add(m)
+
+    def _on_Transfer(self, s: Session, a: dict, log: Any, _t: dict) -> None:
+        s.merge(PointMovement(tx_hash=log["transactionHash"].to_0x_hex(), log_index=log["logIndex"], sender=a["from"],
+                              recipient=a["to"], amount=a["amount"], block_number=log["blockNumber"]))
+
+    def _on_CertificateRegistered(self, s: Session, a: dict, log: Any, times: dict) -> None:
+        listing = a["listing"]
+        publisher = a["publisher"]
+        pending = s.exec(select(PendingListing).where(PendingListing.publisher == publisher,
+                                                      PendingListing.nonce == listing["nonce"])).first()
+        metadata = json.loads(pending.metadata_json) if pending else {}
+        kind = Kind(listing["kind"]).name.lower()
+        cert = Certificate(
+            id=a["id"], product_id=a["productId"], version=a["version"], previous=listing["previous"],
+            publisher=publisher, kind=kind, cid=str(cid_from_bytes(listing["cid"])), sha256=listing["sha256"].hex(),
+            metadata_hash=listing["metadataHash"].hex(), metadata_json=pending.metadata_json if pending else "{}",
+            status="pending", signature=a["signature"].hex(), nonce=listing["nonce"], block_number=log["blockNumber"],
+            block_time=self._time(log["blockNumber"], times), tx_hash=log["transactionHash"].to_0x_hex())
+        s.merge(cert)
+        product = s.get(Product, a["productId"]) or Product(id=a["productId"], publisher=publisher, kind=kind)
+        if metadata:
+            product.title = metadata.get("title", product.title)
+            product.description = metadata.get("description", product.description)
+            product.tags = ",".join(t.lower() for t in metadata.get("tags", []))
+            product.sharing_mode = metadata.get("sharing_mode", product.sharing_mode)
+            product.licence_terms = metadata.get("licence_terms", product.licence_terms)
+        product.latest_certificate = a["id"]
+        product.status = "pending"
+        s.add(product)
+
+    def _on_StatusChanged(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+        cert = s.get(Certificate, a["id"])
+        if cert is None:
+            return
+        cert.status = Status(a["status"]).name.lower().replace("_", "-")
+        s.add(cert)
+        product = s.get(Product, cert.product_id)
+        if product and product.latest_certificate == cert.id:
+            product.status = cert.status
+            s.add(product)
+
+    def _on_PlanSet(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+        kind = PlanKind(a["kind"]).name.lower().replace("_", "-")
+        existing = s.get(Plan, (a["productId"], kind))
+        if a["price"] == 0:
+            if existing:
+                s.delete(existing)
+            return
+        s.merge(Plan(product_id=a["productId"], kind=kind, price=a["price"], uses=a["uses"]))
+
+    def _on_LicencePurchased(self, s: Session, a: dict, log: Any, _t: dict) -> None:
+        lid = hexid(a["licenceId"])
+        s.merge(Purchase(tx_hash=log["transactionHash"].to_0x_hex(), log_index=log["logIndex"], licence_id=lid,
+                         product_id=a["productId"], holder=a["holder"],
+                         plan=PlanKind(a["kind"]).name.lower().replace("_", "-"), price=a["price"], fee=a["fee"],
+                         block_number=log["blockNumber"]))
+        s.merge(Licence(id=lid, product_id=a["productId"], holder=a["holder"], expires_at=a["expiresAt"],
+                        uses_left=a["usesLeft"], revoked=False))
+
+    def _on_Redeemed(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+        lic = s.get(Licence, hexid(a["licenceId"]))
+        if lic:
+            lic.uses_left = a["usesLeft"]
+            s.add(lic)
+
+    def _on_LicenceRevoked(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+        lic = s.get(Licence, hexid(a["licenceId"]))
+        if lic:
+            lic.expires_at, lic.uses_left, lic.revoked = 0, 0, True
+            s.add(lic)
+
+    def _on_RoundRecorded(self, s: Session, a: dict, log: Any, _t: dict) -> None:
+        partners = [{"partner": p, "samples": n, "share_bps": b}
+                    for p, n, b in zip(a["partners"], a["sampleCounts"], a["sharesBps"])]
+        s.merge(FlRound(task_id=a["taskId"], round=a["round"], model_cid=str(cid_from_bytes(a["modelCid"])),
+                        partners_json=json.dumps(partners), block_number=log["blockNumber"]))
+
+    def _on_BatchAnchored(self, s: Session, a: dict, log: Any, _t: dict) -> None:
+        s.merge(UsageBatch(id=a["batchId"], root=a["root"].hex(), count=a["count"], from_time=a["fromTime"],
+                           to_time=a["toTime"], tx_hash=log["transactionHash"].to_0x_hex()))

@@ -1,0 +1,99 @@
+"""Members' own transactions (purchase, price plans), signed by their wallets, relayed here.
+
+The contracts pay the seller from `msg.sender`, so a purchase must be signed by the buyer.
+The service prepares the exact transaction, the wallet signs it, and the service checks
+it (sender, contract, function, arguments) before broadcasting it, so the CLI and web
+pages never need their own JSON-RPC access.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account import Account
+from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
+from web3.exceptions import ContractCustomError, ContractLogicError
+
+from ledger_node.chain import _revert_from
+from ledger_node.contracts import PlanKind
+
+from .auth import Principal
+from .context import Context
+from .errors import BadRequest, Conflict, Forbidden, NotFound
+
+PLAN_KINDS = {"per-use": PlanKind.PER_USE, "week": PlanKind.WEEK, "month": PlanKind.MONTH, "year": PlanKind.YEAR}
+#: action -> (contract function, gas limit)
+ACTIONS = {"purchase": ("purchase", 200_000), "set_plan": ("setPlan", 150_000)}
+
+REVERT_MESSAGES = {
+    "InsufficientPoints": (Conflict, "too few points for this plan"),
+    "NotOnShelf": (Conflict, "this product is off the shelf (or its new version awaits approval): it cannot be bought"),
+    "PlanNotOffered": (NotFound, "the publisher does not offer this plan"),
+    "NotSubscriber": (Forbidden, "only an active subscriber may buy"),
+    "NotProductPublisher": (Forbidden, "only the product's publisher may set its plans"),
+    "PriceOutOfRange": (BadRequest, "price outside the allowed range"),
+    "InvalidPlan": (BadRequest, "a per-use plan needs uses > 0; time plans take no uses"),
+}
+
+
+def plan_kind(name: str) -> PlanKind:
+    try:
+        return PLAN_KINDS[name]
+    except KeyError:
+        raise BadRequest(f"unknown plan {name!r}: use per-use, week, month or year") from None
+
+
+def prepare(ctx: Context, principal: Principal, action: str, args: list[Any]) -> dict[str, Any]:
+    """An unsigned EIP-1559 transaction for the member's wallet to sign."""
+    if action not in ACTIONS:
+        raise BadRequest(f"unknown action {action!r}")
+    fn_name, gas = ACTIONS[action]
+    w3 = ctx.chain.w3
+    fn = getattr(ctx.chain.licensing.contract.functions, fn_name)(*args)
+    try:  # a dry run surfaces the contract's refusal before anything is signed
+        fn.call({"from": principal.address})
+    except (ContractCustomError, ContractLogicError) as exc:
+        raise to_http(_revert_from(exc)) from None
+    fee = ctx.chain.sender._gas_price
+    return {
+        "type": 2, "chainId": ctx.chain_id, "to": ctx.chain.licensing.address, "value": 0, "gas": gas,
+        "nonce": w3.eth.get_transaction_count(principal.address, "pending"),
+        "maxFeePerGas": fee, "maxPriorityFeePerGas": 0, "data": fn._encode_transaction_data(),
+    }
+
+
+def relay(ctx: Context, principal: Principal, action: str, raw_tx: str) -> dict[str, Any]:
+    """Check a signed transaction against `action` and the session, broadcast it, return its receipt."""
+    try:
+        raw = HexBytes(raw_tx)
+        sender = Account.recover_transaction(raw)
+        tx = TypedTransaction.from_bytes(raw).as_dict()
+    except Exception:  # noqa: BLE001 - any decoding problem is the caller's
+        raise BadRequest("the signed transaction is malformed: sign the transaction from /tx/prepare") from None
+    if sender != principal.address:
+        raise Forbidden("the transaction was signed by another wallet than your session's")
+    if tx.get("chainId") != ctx.chain_id or HexBytes(tx.get("to") or b"") != HexBytes(ctx.chain.licensing.address):
+        raise BadRequest("the transaction is for another chain or contract")
+    fn, _args = ctx.chain.licensing.contract.decode_function_input(tx["data"])
+    if action not in ACTIONS or fn.fn_name != ACTIONS[action][0]:
+        raise BadRequest(f"the transaction does not call {action}")
+    w3 = ctx.chain.w3
+    try:
+        tx_hash = w3.eth.send_raw_transaction(raw)
+    except (ContractCustomError, ContractLogicError) as exc:
+        raise to_http(_revert_from(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - node refused it (nonce, fee)
+        raise BadRequest(f"the chain refused the transaction: {exc}") from None
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    if receipt["status"] != 1:
+        try:
+            fn.call({"from": sender}, block_identifier=receipt["blockNumber"] - 1)
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise to_http(_revert_from(exc)) from None
+        raise BadRequest("the transaction reverted")
+    return receipt
+
+
+def to_http(exc) -> Exception:
+    cls, message = REVERT_MESSAGES.get(exc.error_name, (BadRequest, str(exc)))
+    return cls(message)

@@ -1,0 +1,57 @@
+"""Marketplace settings from GRIDMART_* environment variables."""
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger_node.config import get_settings as ledger_settings
+
+
+class MarketplaceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDMART_", extra="ignore")
+
+    #: SQLAlchemy URL; default SQLite in the data folder. PostgreSQL: postgresql+psycopg://...
+    database_url: str | None = None
+    #: host[:port] that SIWE messages must name (the site users sign in to)
+    domain: str = "127.0.0.1:8000"
+    #: HMAC key for session tokens and signed URLs; default: generated once into the data folder
+    session_secret: str | None = None
+    session_ttl_seconds: int = 3600
+    siwe_ttl_seconds: int = 600
+    #: keystore name of the operator wallet (it deploys, admits, approves, relays)
+    operator_wallet: str = "operator"
+    wallet_password: str | None = None
+    max_upload_mb: int = 2048
+    signed_url_ttl_seconds: int = 300
+    #: usage records are anchored when this many are waiting, or every anchor_interval_seconds
+    anchor_batch_size: int = 1000
+    anchor_interval_seconds: float = 10.0
+    indexer_interval_seconds: float = 0.5
+    #: test hook: crash the process at a named step (used to prove the reconciler)
+    fault: str | None = None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        home = ledger_settings().home
+        home.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{home / 'marketplace.db'}"
+
+    def resolved_secret(self) -> bytes:
+        if self.session_secret:
+            return self.session_secret.encode()
+        path = ledger_settings().home / "session.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+
+@lru_cache
+def get_settings() -> MarketplaceSettings:
+    return MarketplaceSettings()

@@ -1,0 +1,80 @@
+"""The marketplace served over real HTTP (uvicorn), on the session Hardhat node and a real js-ipfs daemon."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import uvicorn
+from eth_account import Account
+
+from ledger_node.content.daemon import IpfsDaemon
+from ledger_node.content.ipfs_rpc import RpcStore
+from ledger_node.devnet import free_port
+from marketplace.app import create_app
+from marketplace.client import MarketClient
+from marketplace.db import make_engine
+from marketplace.services.context import Context
+from marketplace.settings import MarketplaceSettings
+
+
+@pytest.fixture(scope="session")
+def ipfs(tmp_path_factory) -> Iterator[IpfsDaemon]:
+    daemon = IpfsDaemon(tmp_path_factory.mktemp("market-ipfs"))
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("marketplace did not start")
+        time.sleep(0.05)
+    return server, thread
+
+
+@pytest.fixture(scope="session")
+def market(gm, operator, ipfs, tmp_path_factory) -> Iterator[tuple[str, Context]]:
+    """(base URL, service context) of a running marketplace."""
+    port = free_port()
+    folder = tmp_path_factory.mktemp("market")
+    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", domain=f"127.0.0.1:{port}",
+                                   session_secret="test-secret", anchor_interval_seconds=0.5, max_upload_mb=5)
+    ctx = Context(settings=settings, engine=make_engine(settings.resolved_database_url()), operator=operator,
+                  chain=gm, store=RpcStore(ipfs.api()), secret=b"test-secret")
+    server, thread = serve(create_app(settings, ctx), port)
+    yield f"http://127.0.0.1:{port}", ctx
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture
+def client(market, operator) -> Callable[..., MarketClient]:
+    """A signed-in API client for `account` (default: the operator)."""
+    url, _ = market
+
+    def make(account=None, login: bool = True) -> MarketClient:
+        c = MarketClient(url, account or operator)
+        if login:
+            c.login()
+        return c
+
+    return make
+
+
+@pytest.fixture
+def unit(client) -> Callable[..., tuple]:
+    """Admit a fresh member through the API; returns (account, its signed-in client)."""
+
+    def make(roles=("publisher", "subscriber"), name="unit"):
+        account = Account.create()
+        client().admit(account.address, name, b"identity of " + name.encode(), list(roles))
+        return account, client(account)
+
+    return make
