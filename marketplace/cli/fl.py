@@ -158,3 +158,21 @@ def plot(coordinator: str = COORD, task: str = TASK, out: Path = typer.Option(..
     """Save the convergence plot (metric per round, federated vs local models)."""
     out.write_bytes(Coordinator(coordinator).plot_png(task, metric))
     typer.echo(str(out))
+
+
+@app.command()
+def final(coordinator: str = COORD, task: str = TASK,
+          secret: Path = typer.Option(..., help="The HE secret written by `create`."),
+          out: Path = typer.Option(..., help="Where to write the decrypted model (JSON).")):
+    """Owner: decrypt the last aggregate into a plaintext model, ready to publish as a product version."""
+    from fl_coordinator.service import model_blob
+
+    c = Coordinator(coordinator)
+    view = c.task(task)
+    if view["status"] != "done":
+        raise GridMartError(f"task {task} is {view['status']}; wait until its last round is aggregated")
+    keyset = he.load_secret(secret.read_bytes())
+    weights = keyset.decrypt(c.blob(task, view["rounds"][-1]["aggregate_cid"]))
+    out.write_bytes(model_blob(view["architecture"], weights))
+    typer.echo(json.dumps({"task_id": task, "model": str(out), "encrypted_model_cid": view["rounds"][-1]["aggregate_cid"],
+                           "shares_bps": view["final_shares_bps"]}))

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from analytics.heatmap import DEFAULT_MIN_COUNT, PERIODS, HeatmapError, generate_city, load_dir, render_all
+from analytics.heatmap import DEFAULT_MIN_COUNT, PERIODS, HeatmapError, find_inputs, generate_city, render_all
 from ledger_node.errors import GridMartError
 
 app = typer.Typer(no_args_is_help=True, help="Render power heat maps (seed 002 §3.3).")
@@ -28,7 +28,7 @@ def render(
     """Render PNGs per layer and period, heatmap.html and the cell / area / weakest tables."""
     console = Console(stderr=True)
     try:
-        tables = load_dir(input)
+        paths = find_inputs(input)
         with Progress(TextColumn("{task.description:<18}"), BarColumn(), TaskProgressColumn(),
                       TimeElapsedColumn(), console=console, transient=False) as bar:
             tasks: dict[str, int] = {}
@@ -38,7 +38,7 @@ def render(
                     tasks[step] = bar.add_task(_STEPS[step], total=total)
                 bar.update(tasks[step], completed=done, total=total)
 
-            result = render_all(tables["readings"], tables["ev_sessions"], tables["areas"], out,
+            result = render_all(paths["readings"], paths["ev_sessions"], paths["areas"], out,
                                 period=period, min_count=min_count, cell_m=cell_m, top=top,
                                 progress=progress)
     except HeatmapError as exc:

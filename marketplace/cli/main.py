@@ -1,7 +1,9 @@
 """Entry point of the `gridmart` command.
 
 Each area owns one module in this package exposing ``app`` (a Typer app);
-this file only mounts them, so areas never edit each other's commands.
+this file only mounts them, so areas never edit each other's commands. Only the
+module of the command being run is imported (analytics and FL pull in heavy
+libraries); the others are listed by name for `--help`.
 """
 from __future__ import annotations
 
@@ -23,40 +25,49 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("heatmap", "heatmap", "Render power heat maps."),
     ("fl", "fl", "Federated-learning zone."),
 ]
-
-app = typer.Typer(
-    name="gridmart",
-    help="GridMart: the power-grid big-data sharing marketplace.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+#: modules whose COMMANDS list is mounted at the top level
+TOP_LEVEL_MODULES = ("market", "serve")
 
 
-def _mount() -> None:
+def build_app(load: set[str] | None = None) -> typer.Typer:
+    """The CLI with the sub-apps in `load` imported (all when None), the rest as placeholders."""
+    app = typer.Typer(name="gridmart", help="GridMart: the power-grid big-data sharing marketplace.",
+                      no_args_is_help=True, pretty_exceptions_enable=False)
+    for module in TOP_LEVEL_MODULES:
+        for command in importlib.import_module(f"marketplace.cli.{module}").COMMANDS:
+            app.command()(command)
     for name, module, help_text in SUBCOMMANDS:
+        if load is not None and name not in load:  # listed for --help, imported only when run
+            app.add_typer(typer.Typer(), name=name, help=help_text)
+            continue
         try:
-            mod = importlib.import_module(f"marketplace.cli.{module}")
+            sub = importlib.import_module(f"marketplace.cli.{module}").app
         except ModuleNotFoundError as exc:
-            if exc.name == f"marketplace.cli.{module}":
-                continue  # area not built yet
-            raise
-        sub = getattr(mod, "app")
+            if exc.name != f"marketplace.cli.{module}":
+                raise
+            continue
         if isinstance(sub, typer.Typer):
             app.add_typer(sub, name=name, help=help_text)
         else:  # a plain command function
             app.command(name=name, help=help_text)(sub)
+    return app
 
 
-_mount()
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the CLI; GridMart errors become one red line and exit code 1."""
+    args = sys.argv[1:] if argv is None else argv
+    invoked = next((a for a in args if not a.startswith("-")), None)
     try:
-        app()
+        build_app({invoked} if invoked else set())(args=args)
     except GridMartError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(1)
+
+
+def __getattr__(name: str):
+    if name == "app":  # `from marketplace.cli.main import app`: the full CLI, e.g. for CliRunner
+        return build_app()
+    raise AttributeError(name)
 
 
 if __name__ == "__main__":

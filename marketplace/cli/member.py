@@ -1,4 +1,7 @@
-"""`gridmart member admit|suspend|reinstate|roles|show`: the operator's member console (on chain)."""
+"""`gridmart member admit|suspend|reinstate|roles|show`: the operator's member console.
+
+Changes go through the marketplace API (signed in as the operator); `show` reads the chain.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -10,7 +13,8 @@ from web3 import Web3
 from ledger_node.contracts import Role, connect_gridmart
 from ledger_node.errors import GridMartError
 
-from ._common import JsonOpt, PasswordOpt, WalletOpt, emit, signer
+from ._common import JsonOpt, PasswordOpt, WalletOpt, emit
+from .market import connect
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -41,32 +45,34 @@ def admit(
     wallet: str = WalletOpt, password: str = PasswordOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Admit a member unit (grants 500 points)."""
-    gm = connect_gridmart(signer(wallet, password))
-    digest = hashlib.sha256(identity.read_bytes()).digest()
-    receipt = gm.members.admit(_address(address), name, digest, _roles(roles))
-    emit({"address": _address(address), "tx": receipt["transactionHash"].to_0x_hex(), "gas": receipt["gasUsed"]},
-         as_json, f"admitted {name} ({_address(address)}) with 500 points")
+    _roles(roles)  # validate before signing in
+    client = connect(wallet, password)
+    out = client.admit(_address(address), name, identity.read_bytes(), [r.strip() for r in roles.split(",") if r.strip()])
+    emit({**out, "identity_sha256": hashlib.sha256(identity.read_bytes()).hexdigest()}, as_json,
+         f"admitted {name} ({out['address']}) with {out['points']} points")
 
 
 @app.command()
 def suspend(address: str, reason: str = typer.Option(..., help="why"), wallet: str = WalletOpt,
             password: str = PasswordOpt) -> None:
     """Suspend a member: it can no longer publish, buy, redeem or train."""
-    connect_gridmart(signer(wallet, password)).members.suspend(_address(address), reason)
+    connect(wallet, password)._request("POST", f"/members/{_address(address)}/suspend", json={"reason": reason})
     typer.echo(f"suspended {_address(address)}")
 
 
 @app.command()
 def reinstate(address: str, wallet: str = WalletOpt, password: str = PasswordOpt) -> None:
     """Reinstate a suspended member."""
-    connect_gridmart(signer(wallet, password)).members.reinstate(_address(address))
+    connect(wallet, password)._request("POST", f"/members/{_address(address)}/reinstate")
     typer.echo(f"reinstated {_address(address)}")
 
 
 @app.command("roles")
 def set_roles(address: str, roles: str, wallet: str = WalletOpt, password: str = PasswordOpt) -> None:
     """Replace a member's roles, e.g. `publisher,subscriber`."""
-    connect_gridmart(signer(wallet, password)).members.set_roles(_address(address), _roles(roles))
+    _roles(roles)
+    connect(wallet, password)._request("PUT", f"/members/{_address(address)}/roles",
+                                       json={"roles": [r.strip() for r in roles.split(",") if r.strip()]})
     typer.echo(f"roles of {_address(address)} set to {roles}")
 
 

@@ -1,0 +1,158 @@
+"""Marketplace commands (`gridmart publish`, `buy`, `redeem`, ...): every one goes through the HTTP API."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+from marketplace.client import MarketClient
+
+from ._common import JsonOpt, PasswordOpt, emit, signer
+
+WalletArg = typer.Option(..., "--wallet", "-w", help="keystore name of your wallet")
+
+
+def api_url() -> str:
+    return os.environ.get("GRIDMART_API_URL", "http://127.0.0.1:8000")
+
+
+def connect(wallet: str | None, password: str | None) -> MarketClient:
+    client = MarketClient(api_url(), signer(wallet, password) if wallet else None)
+    if wallet:
+        client.login()
+    return client
+
+
+def _bar(total: int, label: str) -> Progress:
+    progress = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                        TransferSpeedColumn(), transient=True)
+    progress.add_task(label, total=total)
+    return progress
+
+
+def login(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
+    """Sign in with your wallet (SIWE) to check your access."""
+    client = connect(wallet, password)
+    me = client._request("GET", "/auth/me")
+    emit(me, as_json, f"signed in as {me['address']}{' (operator)' if me['is_operator'] else ''}")
+
+
+def publish(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="the artifact"),
+    title: str = typer.Option(...), kind: str = typer.Option("data", help="data | tool | application"),
+    description: str = typer.Option(""), tags: str = typer.Option("", help="comma-separated"),
+    mode: str = typer.Option("download", help="download | interface | remote-run | federated"),
+    terms: str = typer.Option("", help="licence terms"), runner: str = typer.Option(None, help="remote-run: analytics product"),
+    encrypt: bool = typer.Option(False, help="encrypt the artifact (AES-256-GCM)"),
+    previous: int = typer.Option(0, help="publish a new version of this product/certificate id"),
+    wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt,
+) -> None:
+    """Upload an artifact and list it, signed by your wallet (EIP-712)."""
+    client = connect(wallet, password)
+    metadata = {"title": title, "kind": kind, "description": description, "sharing_mode": mode, "licence_terms": terms,
+                "tags": [t.strip() for t in tags.split(",") if t.strip()]}
+    if runner:
+        metadata["runner"] = runner
+    with _bar(file.stat().st_size, "uploading") as bar:
+        out = client.publish(file, metadata, encrypt=encrypt, previous=previous,
+                             progress=lambda n: bar.advance(bar.task_ids[0], n))
+    emit(out, as_json, f"certificate {out['certificate_id']} (product {out['product_id']}) registered, "
+                       f"CID {out['cid']}; waiting for the operator's approval")
+
+
+def approve(cert_id: int, wallet: str = WalletArg, password: str = PasswordOpt) -> None:
+    """Operator: put a certificate on the shelf."""
+    connect(wallet, password).approve(cert_id)
+    typer.echo(f"certificate {cert_id} is on the shelf")
+
+
+def withdraw(cert_id: int, wallet: str = WalletArg, password: str = PasswordOpt) -> None:
+    """Operator or publisher: take a certificate off the shelf."""
+    connect(wallet, password).withdraw(cert_id)
+    typer.echo(f"certificate {cert_id} is off the shelf")
+
+
+def plan(product_id: int, plan: str = typer.Option(..., "--plan", help="per-use | week | month | year"),
+         price: int = typer.Option(..., help="points (0 withdraws the plan)"), uses: int = typer.Option(0),
+         wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
+    """Publisher: offer a price plan for your product (signed by your wallet)."""
+    out = connect(wallet, password).set_plan(product_id, plan, price, uses if plan == "per-use" else 0)
+    emit(out, as_json, f"plan {plan} of product {product_id}: {price} points" + (f" for {uses} uses" if uses else ""))
+
+
+def catalogue(q: str = typer.Option(None, help="search title and description"), kind: str = typer.Option(None),
+              tag: str = typer.Option(None), publisher: str = typer.Option(None),
+              all_: bool = typer.Option(False, "--all", help="include products not on the shelf"),
+              as_json: bool = JsonOpt) -> None:
+    """Browse the catalogue."""
+    items = connect(None, None).catalogue(q=q, kind=kind, tag=tag, publisher=publisher, on_shelf=not all_)
+    lines = [f"{p['id']:>5}  {p['kind']:<11} {p['status']:<9} {p['title']}  "
+             + ", ".join(f"{pl['kind']} {pl['price']}pt" for pl in p["plans"]) for p in items]
+    emit(items, as_json, "\n".join(lines) or "no products match")
+
+
+def product(product_id: int, as_json: bool = JsonOpt) -> None:
+    """A product page: description, plans, versions with their certificates."""
+    p = connect(None, None).product(product_id)
+    lines = [f"{p['title']} ({p['kind']}, {p['sharing_mode']}, {p['status']})", p["description"],
+             "plans: " + (", ".join(f"{pl['kind']} {pl['price']}pt" for pl in p["plans"]) or "none")]
+    lines += [f"  v{v['version']} certificate {v['id']}: CID {v['cid']} sha-256 {v['sha256'][:16]}… "
+              f"block {v['block_number']} {v['status']}" for v in p["versions"]]
+    emit(p, as_json, "\n".join(lines))
+
+
+def buy(product_id: int, plan: str = typer.Option(..., "--plan"), wallet: str = WalletArg, password: str = PasswordOpt,
+        as_json: bool = JsonOpt) -> None:
+    """Buy a plan with your points (signed by your wallet)."""
+    out = connect(wallet, password).buy(product_id, plan)
+    emit(out, as_json, f"licence {out['licence_id']}: paid {out['price']} points "
+                       f"({out['fee']} to the operator); balance {out['balance']}")
+
+
+def licences(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
+    """Your licences."""
+    items = connect(wallet, password).licences()
+    emit(items, as_json, "\n".join(f"{lic['id']}  product {lic['product_id']}  uses {lic['uses_left']}  "
+                                   f"expires {lic['expires_at'] or '-'}  {'active' if lic['active'] else 'ended'}"
+                                   for lic in items) or "no licences")
+
+
+def points(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
+    """Your points balance and history."""
+    data = connect(wallet, password).points()
+    lines = [f"balance: {data['balance']}"] + [f"  block {h['block']:>6}  {h['delta']:+5d}  {h['tx_hash']}"
+                                               for h in data["history"]]
+    emit(data, as_json, "\n".join(lines))
+
+
+def redeem(licence_id: str, out: Path = typer.Option(None, help="download to this file"),
+           input_file: Path = typer.Option(None, "--input", exists=True, help="remote-run: your data file"),
+           purpose: str = typer.Option("download"), wallet: str = WalletArg, password: str = PasswordOpt,
+           as_json: bool = JsonOpt) -> None:
+    """Redeem a licence (signed voucher) and download, call or run the product."""
+    client = connect(wallet, password)
+    delivery = client.redeem(client.sign_voucher(licence_id, purpose))
+    if input_file is not None:
+        result = client.run(delivery, input_file)
+        target = out or Path("result.csv")
+        target.write_bytes(result)
+        emit({**delivery, "result": str(target)}, as_json, f"result written to {target}")
+        return
+    if out is None:
+        emit(delivery, as_json, f"delivery link (valid {delivery['expires_in']} s): {api_url()}{delivery['url']}")
+        return
+    with _bar(0, "downloading") as bar:
+        client.download(delivery, out, progress=lambda n: bar.advance(bar.task_ids[0], n))
+    emit({**delivery, "file": str(out)}, as_json, f"saved {out} (sha-256 {delivery['sha256']} verified)")
+
+
+def income(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
+    """Operator: fee income."""
+    data = connect(wallet, password)._request("GET", "/operator/income")
+    emit(data, as_json, f"fee income {data['fee_income']} points over {data['sales']} sales; "
+                        f"price bounds {data['price_bounds']}")
+
+
+COMMANDS = [login, publish, approve, withdraw, plan, catalogue, product, buy, licences, points, redeem, income]

@@ -1,0 +1,66 @@
+"""`gridmart serve` (the API) and `gridmart up` (devnet + deploy + serve, the main job)."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import typer
+
+from ledger_node.chain import connect
+from ledger_node.config import get_settings as ledger_settings
+from ledger_node.deploy import deploy
+from ledger_node.devnet import Devnet
+from ledger_node.errors import ConfigError
+from ledger_node.wallets import create_wallet, keystore_dir, load_wallet
+
+DEV_PASSWORD = "gridmart-dev"
+DEVNET_CHAIN_ID = 31337
+
+
+def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
+    """Serve the marketplace API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from marketplace.app import create_app
+    from marketplace.settings import get_settings
+
+    settings = get_settings()
+    if settings.domain == "127.0.0.1:8000" and port != 8000:
+        settings.domain = f"{host}:{port}"
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def up(port: int = typer.Option(8000)) -> None:
+    """Start the devnet (unless GRIDMART_RPC_URL is set), deploy, and serve the marketplace."""
+    started = None
+    # uvicorn re-raises SIGTERM after its shutdown; make it an exit so the devnet is stopped below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if not ledger_settings().rpc_url:
+        started = Devnet.default().start()
+        typer.echo(f"devnet ready at {started.url} (log: {started.log_path})")
+    try:
+        w3 = connect()
+        name = os.environ.get("GRIDMART_OPERATOR_WALLET", "operator")
+        password = os.environ.get("GRIDMART_WALLET_PASSWORD")
+        if not (keystore_dir() / f"{name}.json").exists():
+            if w3.eth.chain_id != DEVNET_CHAIN_ID:
+                raise ConfigError(f"no operator wallet {name!r}: create it with `gridmart wallet new {name}`")
+            password = password or DEV_PASSWORD
+            info = create_wallet(name, password)
+            typer.echo(f"created devnet operator wallet {name} ({info.address}); password: $GRIDMART_WALLET_PASSWORD "
+                       f"or {DEV_PASSWORD!r}")
+        password = password or (DEV_PASSWORD if w3.eth.chain_id == DEVNET_CHAIN_ID else None)
+        if password is None:
+            raise ConfigError("set GRIDMART_WALLET_PASSWORD to unlock the operator wallet")
+        os.environ["GRIDMART_WALLET_PASSWORD"] = password
+        book, reused = deploy(w3, load_wallet(name, password))
+        typer.echo(f"contracts {'reused' if reused else 'deployed'} on chain {book.chain_id}")
+        typer.echo(f"marketplace: http://127.0.0.1:{port}  (API docs: http://127.0.0.1:{port}/docs)")
+        serve(host="127.0.0.1", port=port)
+    finally:
+        if started is not None:
+            started.stop()
+
+
+COMMANDS = [serve, up]
