@@ -86,6 +86,14 @@ def _revert_from(exc: Exception) -> ContractRevert:
     return ContractRevert("Reverted", (), f"contract reverted: {exc}")
 
 
+def _rpc_revert_data(exc: Web3RPCError) -> str | None:
+    error = (exc.rpc_response or {}).get("error", {}) if isinstance(getattr(exc, "rpc_response", None), dict) else {}
+    data = error.get("data")
+    if isinstance(data, dict):
+        data = data.get("data")
+    return data if isinstance(data, str) and data.startswith("0x") and len(data) >= 10 else None
+
+
 class TxSender:
     """Signs and sends transactions for one account, tracking its nonce locally.
 
@@ -124,8 +132,11 @@ class TxSender:
                     self.resync()
                     raise _revert_from(exc) from None
                 except Web3RPCError as exc:
-                    # another process used this account, or the chain was reset: resync once
                     self.resync()
+                    revert_data = _rpc_revert_data(exc)
+                    if revert_data:  # a node that mines reverting txs (fixed gas) reports them here
+                        raise decode_revert(revert_data) from None
+                    # another process used this account, or the chain was reset: resync once
                     if attempt == 2 or "nonce" not in str(exc).lower():
                         raise
             self._nonce += 1

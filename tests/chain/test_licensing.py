@@ -225,3 +225,19 @@ def test_points_are_conserved_over_1000_random_operations(gm, member):
         assert gm.points.balance_of(a) == expected[a], a
     assert gm.points.total_supply() == supply
     assert ok > 100 and refused > 0
+
+
+def test_reverts_with_fixed_gas_surface_the_custom_error(gm, member, market):
+    """Hot paths skip gas estimation; the node then mines the revert and the error must still be named."""
+    pub, as_pub, sub, as_sub, product = market
+    as_pub.licensing.set_plan(product, PlanKind.PER_USE, 10, 2)
+    licence_id, _ = as_sub.licensing.purchase(product, PlanKind.PER_USE)
+    v = voucher(gm, licence_id, 1)
+    sig = as_sub.licensing.sign_voucher(sub, v)
+    gm.licensing.redeem(v, sig, gas=150_000)
+    with pytest.raises(ContractRevert) as err:
+        gm.licensing.redeem(v, sig, gas=150_000)
+    assert err.value.error_name == "NonceAlreadyUsed"
+    v2 = voucher(gm, licence_id, 2)  # the sender's nonce tracking survived the mined revert
+    gm.licensing.redeem(v2, as_sub.licensing.sign_voucher(sub, v2), gas=150_000)
+    assert gm.licensing.licence(licence_id).uses_left == 0
