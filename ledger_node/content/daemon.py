@@ -22,7 +22,6 @@ from ledger_node.config import REPO_ROOT
 from ledger_node.errors import ConfigError
 
 from .errors import StoreUnavailable
-from .ipfs_rpc import to_multiaddr
 
 JSIPFS = REPO_ROOT / "node_modules" / ".bin" / "jsipfs"
 
@@ -131,7 +130,7 @@ class IpfsDaemon:
         """SIGTERM the daemon's whole process group, SIGKILL it if it lingers."""
         pid = self.running_pid()
         if pid is not None:
-            for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 30.0)):
                 try:
                     os.killpg(pid, sig)
                 except ProcessLookupError:
@@ -142,6 +141,7 @@ class IpfsDaemon:
                     time.sleep(0.1)
                 if not _group_alive(pid):
                     break
+            _reap(pid)
         self.pid_path.unlink(missing_ok=True)
         (self.repo / "api").unlink(missing_ok=True)
 
@@ -182,5 +182,3 @@ def _group(pgid: int) -> list[int]:
                 members.append(int(proc.name))
     return members
 
-
-__all__ = ["IpfsDaemon", "api_url", "to_multiaddr"]

@@ -17,7 +17,7 @@ from .store import ContentStore
 
 
 class EmbeddedStore(ContentStore):
-    """Blocks in ``root/blocks``; a pin record in ``root/pins`` registers an artifact."""
+    """Blocks in packs under ``root`` (see blockstore); a pin record in ``root/pins`` registers an artifact."""
 
     def __init__(self, root: "str | os.PathLike[str]"):
         self.root = Path(root)

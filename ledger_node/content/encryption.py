@@ -97,6 +97,8 @@ class EncryptingReader:
     def read(self, n: int = -1) -> bytes:
         if not self._out:
             if self._done:
+                self._hashing.drain()
+                self.close()
                 return b""
             self._out = memoryview(self._seal_next())
         n = len(self._out) if n is None or n < 0 else n

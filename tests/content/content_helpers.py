@@ -13,3 +13,8 @@ SIZES = [0, 1, 256 * KIB - 1, 256 * KIB, 256 * KIB + 1, MIB, 10 * MIB + 7, TWO_L
 def payload(size: int, seed: int = 0) -> bytes:
     """Deterministic incompressible bytes (a different stream per size)."""
     return random.Random(size * 7919 + seed).randbytes(size)
+
+
+def leftovers(store) -> list:
+    """Pack or staging files an embedded store holds: empty when nothing was stored."""
+    return [p for folder in (store.blocks.packs, store.blocks.staging) for p in folder.iterdir()]

@@ -6,7 +6,7 @@ import io
 import httpx
 import pytest
 
-from content_helpers import MIB, payload
+from content_helpers import MIB, leftovers, payload
 from ledger_node.content.car import read_car
 from ledger_node.content.daemon import api_url
 from ledger_node.content.errors import ContentError, IntegrityError
@@ -60,7 +60,7 @@ def test_corrupt_car_is_refused_and_nothing_lands(store, tmp_path):
     target = EmbeddedStore(tmp_path / "other")
     with pytest.raises(IntegrityError, match="bafkrei"):
         target.import_car(io.BytesIO(bytes(bad)))
-    assert target.list() == [] and not any(p.is_file() for p in target.root.rglob("*"))
+    assert target.list() == [] and leftovers(target) == []
 
 
 def test_car_missing_a_block_is_refused_and_nothing_lands(store, tmp_path):
@@ -74,7 +74,7 @@ def test_car_missing_a_block_is_refused_and_nothing_lands(store, tmp_path):
     target = EmbeddedStore(tmp_path / "other")
     with pytest.raises(ContentError, match="incomplete|truncated"):
         target.import_car(io.BytesIO(truncated))
-    assert target.list() == [] and not any(p.is_file() for p in target.root.rglob("*"))
+    assert target.list() == [] and leftovers(target) == []
 
 
 def test_not_a_car_file(store):

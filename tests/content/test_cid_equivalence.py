@@ -33,21 +33,18 @@ def only_hash_cids(sample_files, node_bin):
             [node_bin, str(HERE / "only_hash.js"), str(version), *files],
             capture_output=True, text=True, check=True, timeout=120, cwd=HERE.parents[1],
         ).stdout
-        cids.update({(version, size): cid for size, cid in zip(SIZES, json.loads(out))})
+        cids.update({(version, size): cid for size, cid in zip(SIZES, json.loads(out), strict=True)})
     return cids
 
 
 @pytest.mark.parametrize("version", [0, 1])
 @pytest.mark.parametrize("size", SIZES)
 def test_cid_matches_js_ipfs_daemon(size, version, embedded_cids, ipfs_daemon, rpc_store, sample_files):
-    import ipfshttpclient
-
     ours = embedded_cids[1][(version, size)]
     client = rpc_store.client
     with sample_files[size].open("rb") as fh:
         reply = client.add(fh, cid_version=version, raw_leaves=version == 1, pin=False)
     assert str(parse(reply["Hash"])) == ours.cid
-    assert isinstance(client, ipfshttpclient.Client)
 
 
 @pytest.mark.parametrize("version", [0, 1])

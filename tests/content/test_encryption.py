@@ -52,7 +52,7 @@ def test_fresh_key_and_nonce_each_time():
 def test_digest_unknown_before_the_end():
     reader = EncryptingReader(io.BytesIO(b"abc"))
     with pytest.raises(ContentError, match="read to the end"):
-        reader.plaintext_sha256
+        _ = reader.plaintext_sha256
 
 
 def test_tampered_ciphertext_is_refused():
