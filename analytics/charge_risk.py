@@ -27,10 +27,10 @@ NUMERIC_FEATURES = (
 
 def billing_features(bills: pd.DataFrame) -> pd.DataFrame:
     """One row per customer_id: customer_class + NUMERIC_FEATURES, from the long billing frame."""
-    bills = bills.sort_values(["customer_id", "month"])
-    def grid(column):
-        return bills.pivot(index="customer_id", columns="month", values=column)
-    due, paid, late, kwh = (grid(c).to_numpy(dtype=float) for c in ("amount_due", "amount_paid", "days_late", "billed_kwh"))
+    grids = bills.pivot(index="customer_id", columns="month",
+                        values=["amount_due", "amount_paid", "days_late", "billed_kwh"]).sort_index(axis=1)
+    customers = grids.index
+    due, paid, late, kwh = (grids[c].to_numpy(dtype=float) for c in ("amount_due", "amount_paid", "days_late", "billed_kwh"))
     # Right-align each customer's months so "recent" means their last six bills.
     due, paid, late, kwh = (_right_align(a) for a in (due, paid, late, kwh))
     have = ~np.isnan(due)
@@ -49,7 +49,8 @@ def billing_features(bills: pd.DataFrame) -> pd.DataFrame:
 
     tenure = have.sum(axis=1)
     mean_due = mean_of(due, have)
-    first, last = mean_of(kwh, have & (np.cumsum(have, axis=1) <= 3)), mean_of(kwh, recent & (np.arange(have.shape[1]) >= have.shape[1] - 3))
+    first = mean_of(kwh, have & (np.cumsum(have, axis=1) <= 3))
+    last = mean_of(kwh, have & (np.arange(have.shape[1]) >= have.shape[1] - 3))
     streak = np.cumprod(is_late[:, ::-1], axis=1).sum(axis=1)
     features = pd.DataFrame({
         "tenure_months": tenure,
@@ -67,7 +68,7 @@ def billing_features(bills: pd.DataFrame) -> pd.DataFrame:
         "unpaid_ratio": unpaid.sum(axis=1) / np.maximum(np.where(have, due, 0).sum(axis=1), 1e-9),
         "unpaid_ratio_recent": np.where(recent, unpaid, 0).sum(axis=1) / np.maximum(np.where(recent, due, 0).sum(axis=1), 1e-9),
         "arrears_over_mean_bill": unpaid.sum(axis=1) / np.maximum(mean_due, 1e-9),
-    }, index=grid("amount_due").index)
+    }, index=customers)
     classes = bills.groupby("customer_id", sort=True)["customer_class"].last()
     features.insert(0, "customer_class", classes.reindex(features.index).to_numpy())
     return features

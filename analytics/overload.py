@@ -67,7 +67,7 @@ def daily_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     mean7 = trailing(peak, 7, np.mean)
     mean28 = trailing(peak, 28, np.mean)
     target_days = days + pd.Timedelta(days=1)
-    doy = 2 * np.pi * target_days.dayofyear.to_numpy() / 365.25
+    doy = 2 * np.pi * target_days.day_of_year.to_numpy() / 365.25
     columns = {
         "rated_kva": np.repeat(rated[:, None], n_days, axis=1),
         "peak_ratio": peak, "peak_ratio_prev": prev,
@@ -81,7 +81,7 @@ def daily_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         "temp_max": t_max, "temp_mean": t_mean, "temp_min": t_min,
         "temp_change": t_mean - np.concatenate([t_mean[:, :1], t_mean[:, :-1]], axis=1),
         "temp_mean3": trailing(t_mean, 3, np.mean),
-        "next_weekday": np.broadcast_to(target_days.dayofweek.to_numpy(), (n, n_days)),
+        "next_weekday": np.broadcast_to(target_days.day_of_week.to_numpy(), (n, n_days)),
         "next_doy_sin": np.broadcast_to(np.sin(doy), (n, n_days)),
         "next_doy_cos": np.broadcast_to(np.cos(doy), (n, n_days)),
     }

@@ -48,7 +48,8 @@ def describe_segments(pipeline: Pipeline, X) -> pd.DataFrame:
 
 
 def segment_label(row) -> str:
-    """Words for a segment's medians; thresholds follow typical SGCC consumption levels."""
+    """Words for a segment's medians; thresholds follow typical SGCC consumption levels.
+    The median kWh/day is part of the label so that two segments never read the same."""
     kwh = row.median_daily_kwh
     size = ("low-use" if kwh < 5 else "medium-use" if kwh < 20
             else "high-use" if kwh < 100 else "very-high-use")
@@ -56,7 +57,5 @@ def segment_label(row) -> str:
             else "home-centred (weekend peak)" if row.weekend_ratio > 1.05 else "even across the week")
     season = ("winter-peaking (electric heating)" if row.winter_ratio > 1.25
               else "summer-peaking (cooling)" if row.summer_ratio > 1.2 else "flat across seasons")
-    words = [size, week, season]
-    if row.cv > 0.8:
-        words.append("irregular")
-    return ", ".join(words)
+    variability = "steady" if row.cv < 0.35 else "variable" if row.cv < 0.6 else "irregular"
+    return f"{size} (~{kwh:.0f} kWh/day), {week}, {season}, {variability}"

@@ -26,7 +26,8 @@ _SGCC_INPUT = (
     Column("FLAG", "0/1, optional", "1 = confirmed electricity theft (needed to train only)"),
     Column("<date>", "float kWh >= 0, blank = missing", "one column per day, header like 2014/1/1 or 2014-01-01"),
 )
-_SGCC_FORMAT = "csv, SGCC wide layout (one row per customer)"
+_SGCC_FORMAT = ("csv, SGCC wide layout (one row per customer); a long meter file "
+                "(meter_id, timestamp, kwh) is accepted too and summed per day")
 
 
 def _days(frame: pd.DataFrame) -> pd.DataFrame:
@@ -58,7 +59,7 @@ class TheftDetection(Product):
         return generate_sgcc(size, seed=seed)
 
     def read(self, path):
-        return loaders.load_sgcc_csv(path)
+        return loaders.load_consumption_csv(path)
 
     def fit(self, frame, seed):
         model = build_theft_pipeline(seed).fit(_days(frame), _labels(frame, "FLAG"))
@@ -101,7 +102,7 @@ class AbnormalConsumption(Product):
         return generate_sgcc(size, seed=seed)
 
     def read(self, path):
-        return loaders.load_sgcc_csv(path)
+        return loaders.load_consumption_csv(path)
 
     def fit(self, frame, seed):
         model = build_anomaly_pipeline(seed).fit(_days(frame))
@@ -322,7 +323,7 @@ class CustomerPortrait(Product):
         return generate_sgcc(size, seed=seed)
 
     def read(self, path):
-        return loaders.load_sgcc_csv(path)
+        return loaders.load_consumption_csv(path)
 
     def fit(self, frame, seed):
         model = build_portrait_pipeline(seed=seed).fit(_days(frame))

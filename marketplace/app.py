@@ -44,6 +44,7 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
     async def lifespan(app: FastAPI):
         context = ctx or Context.build(settings)
         indexer = Indexer(context)
+        context.indexer = indexer
         indexer.sync()  # also repairs rows a crash left behind (the reconciler)
         app.state.ctx, app.state.indexer = context, indexer
         loops = [_Loop("indexer", indexer.sync, settings.indexer_interval_seconds),

@@ -29,7 +29,9 @@ class MarketplaceSettings(BaseSettings):
     #: usage records are anchored when this many are waiting, or every anchor_interval_seconds
     anchor_batch_size: int = 1000
     anchor_interval_seconds: float = 10.0
-    indexer_interval_seconds: float = 0.5
+    indexer_interval_seconds: float = 0.1
+    #: time-plan redemptions are checked against the index only if it saw the chain head this recently
+    index_max_lag_seconds: float = 0.5
     #: test hook: crash the process at a named step (used to prove the reconciler)
     fault: str | None = None
 

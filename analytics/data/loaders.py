@@ -125,6 +125,17 @@ def load_long_meter_csv(path: str | Path) -> pd.DataFrame:
     return daily.reset_index()
 
 
+def load_consumption_csv(path: str | Path) -> pd.DataFrame:
+    """SGCC wide file or long meter file, told apart by the header; SGCC shape either way."""
+    path = Path(path)
+    if not path.is_file():
+        raise MalformedFileError(path, "-", None, "file not found")
+    header = pd.read_csv(path, nrows=0).columns.str.strip()
+    if set(LONG_METER_COLUMNS) <= set(header):
+        return load_long_meter_csv(path)
+    return load_sgcc_csv(path)
+
+
 def _optional_label(frame: pd.DataFrame, column: str, path) -> dict:
     """A 0/1 label column if the file has one (training data), else nothing (scoring data)."""
     if column not in frame.columns:

@@ -53,7 +53,7 @@ class Climate:
 
     def daily_temperature(self, dates: pd.DatetimeIndex, rng: np.random.Generator) -> np.ndarray:
         """Coldest around 15 January; AR(1) noise (phi 0.7) makes warm and cold spells last."""
-        day_of_year = dates.dayofyear.to_numpy()
+        day_of_year = dates.day_of_year.to_numpy()
         seasonal = self.mean_temperature - self.temperature_amplitude * np.cos(
             2 * np.pi * (day_of_year - 15) / 365.25)
         shocks = rng.normal(0.0, self.weather_noise * np.sqrt(1 - 0.7 ** 2), len(dates))
@@ -69,7 +69,7 @@ def degree_days(temperature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def calendar_factor(dates: pd.DatetimeIndex, customer_class: str) -> np.ndarray:
     """Day-of-week times Spring-Festival factor of one class for each date."""
-    factor = DAY_OF_WEEK_FACTOR[customer_class][dates.dayofweek.to_numpy()].copy()
+    factor = DAY_OF_WEEK_FACTOR[customer_class][dates.day_of_week.to_numpy()].copy()
     values = dates.to_numpy()
     for start in SPRING_FESTIVAL:
         in_holiday = (values >= start.to_datetime64()) & (

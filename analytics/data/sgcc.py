@@ -107,22 +107,21 @@ def generate_sgcc_with_truth(n_customers: int, n_days: int = SGCC_DAYS, theft_ra
     attack = np.full(n_customers, "", dtype=object)
     attack[thieves] = plan_rng.choice(np.array(attack_types, dtype=object), n_thieves)
     theft_start = np.full(n_customers, -1)
-    theft_start[thieves] = np.where(plan_rng.random(n_thieves) < 0.3, 0,
-                                    plan_rng.integers(int(0.1 * n_days), max(int(0.8 * n_days), int(0.1 * n_days) + 1),
-                                                      n_thieves))
+    earliest, latest = int(0.1 * n_days), max(int(0.8 * n_days), int(0.1 * n_days) + 1)
+    since_day_zero = plan_rng.random(n_thieves) < 0.3      # thieves since the meter was installed
+    theft_start[thieves] = np.where(since_day_zero, 0, plan_rng.integers(earliest, latest, n_thieves))
     ids = np.array([plan_rng.bytes(16).hex().upper() for _ in range(n_customers)])
 
-    blocks = []
+    values = np.empty((n_customers, n_days))   # filled chunk by chunk: one SGCC-size copy only
     for k, rng in enumerate(chunk_seeds):
         rows = slice(k * _CHUNK, min((k + 1) * _CHUNK, n_customers))
         kwh = _honest_consumption(classes[rows], calendar, heating, cooling, profile, rng)
         for i in np.flatnonzero(attack[rows] != ""):
             start = theft_start[rows][i]
             kwh[i, start:] = inject_attack(kwh[i, start:], attack[rows][i], rng)
-        blocks.append(_meter_artifacts(np.round(kwh, 2), profile, rng))
-    values = np.vstack(blocks)
+        values[rows] = _meter_artifacts(np.round(kwh, 2), profile, rng)
 
-    frame = pd.DataFrame(values, columns=day_column_names(dates))
+    frame = pd.DataFrame(values, columns=day_column_names(dates), copy=False)
     frame.insert(0, "FLAG", (attack != "").astype(np.int64))
     frame.insert(0, "CONS_NO", ids)
     truth = pd.DataFrame({

@@ -50,15 +50,16 @@ class Cube:
 
 
 def _codes(ids: np.ndarray, periods: int) -> tuple[np.ndarray, int]:
-    """Dense meter codes: the ids themselves when they are small integers (no hashing)."""
+    """Dense meter codes, in a new int64 array the caller may overwrite: the ids
+    themselves when they are small integers (no hashing), else pandas' factorize."""
     if np.issubdtype(ids.dtype, np.integer):
         low, high = int(ids.min()), int(ids.max())
         if (high - low + 1) * periods <= MAX_KEYS:
-            return (ids - low).astype(np.int64), high - low + 1
+            return np.subtract(ids, low, dtype=np.int64), high - low + 1
     codes, uniques = pd.factorize(ids)
     if len(uniques) * periods > MAX_KEYS:
         raise HeatmapError(f"{len(uniques)} meters x {periods} periods is too many for one map")
-    return codes.astype(np.int64), len(uniques)
+    return codes.astype(np.int64, copy=False), len(uniques)
 
 
 def _raster(canvas: ds.Canvas, lon, lat, period, n_periods: int, weight=None) -> np.ndarray:
@@ -92,8 +93,28 @@ def aggregate(readings: pd.DataFrame, ev: pd.DataFrame, areas: pd.DataFrame,
     n_p, n_a = kind.size, len(areas)
     ts = readings["ts"].to_numpy().view(np.int64)
     kwh = readings["kwh"].to_numpy()
-    period = kind.codes(ts)
     code, n_m = _codes(readings["meter_id"].to_numpy(), n_p)
+
+    # quarter-hour slots (epoch-aligned) shared by readings and EV sessions; a slot
+    # lies inside one hour, day and month, so its period code comes from a small table
+    ev_slots = _expand_sessions(ev)
+    starts = [ts.min()] + ([ev_slots["ts"].min()] if len(ev_slots["ts"]) else [])
+    base = (min(starts) // SLOT_NS) * SLOT_NS
+    slot = np.subtract(ts, base)
+    np.floor_divide(slot, SLOT_NS, out=slot)
+    e_slot = (ev_slots["ts"] - base) // SLOT_NS
+    n_s = int(max(slot.max(), e_slot.max() if e_slot.size else 0)) + 1
+    if n_a * n_s > MAX_KEYS:
+        raise HeatmapError(f"{n_a} areas x {n_s} quarter-hours is too long a span; split the input by year")
+    slot_code = kind.codes(base + np.arange(n_s, dtype=np.int64) * SLOT_NS)
+    has_reading = np.zeros(n_s, dtype=bool)
+    has_reading[slot] = True
+    has_any = has_reading.copy()
+    has_any[e_slot] = True
+    # a period lasts as long as its metered quarter-hours; charging that spills past
+    # the metered days must not dilute the meters' mean load (EV-only periods use theirs)
+    metered = np.bincount(slot_code[has_reading], minlength=n_p)
+    hours = np.where(metered > 0, metered, np.bincount(slot_code[has_any], minlength=n_p)) * SLOT_HOURS
 
     # one location and one area per meter
     if "lon" in readings.columns:
@@ -102,8 +123,7 @@ def aggregate(readings: pd.DataFrame, ev: pd.DataFrame, areas: pd.DataFrame,
         m_lat[code] = readings["lat"].to_numpy()
         m_area = locate(m_lon, m_lat, areas)
     else:
-        index = pd.Index(areas["area_id"])
-        r_area = index.get_indexer(readings["area_id"].to_numpy())
+        r_area = pd.Index(areas["area_id"]).get_indexer(readings["area_id"].to_numpy())
         if (r_area < 0).any():
             raise HeatmapError(f"readings: area_id {readings['area_id'].iloc[int(np.argmax(r_area < 0))]!r} is not in areas")
         m_area = np.full(n_m, -1, dtype=np.int64)
@@ -115,41 +135,36 @@ def aggregate(readings: pd.DataFrame, ev: pd.DataFrame, areas: pd.DataFrame,
     grid = grid_for(m_lon, m_lat, ev, areas, cell_m)
     canvas = grid.canvas()
 
-    # meter x period: energy and presence, then rasterised
-    key = code * n_p + period
+    # per area, the 15-minute series for peaks (before ``code`` is reused as a key)
+    r_key = m_area[code]
+    if r_key.min() < 0:  # meters outside every area: leave them out of the area series
+        keep = r_key >= 0
+        r_key, slot_kept, kwh_kept = r_key[keep], slot[keep], kwh[keep]
+    else:
+        slot_kept, kwh_kept = slot, kwh
+    r_key *= n_s
+    r_key += slot_kept
+    area_meter_slot = np.bincount(r_key, weights=kwh_kept, minlength=n_a * n_s).reshape(n_a, n_s)
+    del r_key, slot_kept, kwh_kept
+
+    # meter x period: energy and presence, then rasterised (10 M readings -> ~10^6 points)
+    key = code  # reused in place: one 10 M temporary fewer
+    key *= n_p
+    key += slot_code[slot]
+    del slot
     energy = np.bincount(key, weights=kwh, minlength=n_m * n_p)
-    present = np.zeros(n_m * n_p, dtype=bool)
-    present[key] = True
-    pair = np.flatnonzero(present)
+    pair = np.flatnonzero(np.bincount(key, minlength=n_m * n_p))
+    del key
     pm, pp = pair // n_p, pair % n_p
     meter_kwh = _raster(canvas, m_lon[pm], m_lat[pm], pp, n_p, energy[pair])
     meter_pairs = {"area": m_area[pm], "period": pp, "cell": grid.cells(m_lon[pm], m_lat[pm])}
     meters = _raster(canvas, m_lon[pm], m_lat[pm], pp, n_p)
 
-    # slots (epoch-aligned quarter hours) shared by readings and EV sessions
-    ev_slots = _expand_sessions(ev)
-    starts = [ts.min()] + ([ev_slots["ts"].min()] if len(ev_slots["ts"]) else [])
-    base = (min(starts) // SLOT_NS) * SLOT_NS
-    slot = (ts - base) // SLOT_NS
-    e_slot = (ev_slots["ts"] - base) // SLOT_NS
-    n_s = int(max(slot.max(), e_slot.max() if e_slot.size else 0)) + 1
-    if n_a * n_s > MAX_KEYS:
-        raise HeatmapError(f"{n_a} areas x {n_s} quarter-hours is too long a span; split the input by year")
-    has_reading = np.zeros(n_s, dtype=bool)  # a slot with any reading or charging
-    has_reading[slot] = True
-    has_reading[e_slot] = True
-    slot_code = kind.codes(base + np.arange(n_s, dtype=np.int64) * SLOT_NS)
-    hours = np.bincount(slot_code[has_reading], minlength=n_p) * SLOT_HOURS
-
-    # per area: energy, distinct meters, and the 15-minute series for peaks
+    # per area: energy and distinct meters
     inside = m_area[pm] >= 0
     a_key = m_area[pm][inside] * n_p + pp[inside]
     area_meter_kwh = np.bincount(a_key, weights=energy[pair][inside], minlength=n_a * n_p).reshape(n_a, n_p)
     area_meters = np.bincount(a_key, minlength=n_a * n_p).reshape(n_a, n_p)
-    r_area = m_area[code]
-    keep = r_area >= 0
-    area_meter_slot = np.bincount(r_area[keep] * n_s + slot[keep], weights=kwh[keep],
-                                  minlength=n_a * n_s).reshape(n_a, n_s)
 
     # population and capacity shared out over the cells by each area's meters
     per_area = np.bincount(m_area[m_area >= 0], minlength=n_a)
@@ -162,16 +177,16 @@ def aggregate(readings: pd.DataFrame, ev: pd.DataFrame, areas: pd.DataFrame,
     capacity = _raster(canvas, m_lon[placed], m_lat[placed], zeros, 1,
                        weights * areas["capacity_kw"].to_numpy()[m_area[placed]])[0]
 
-    ev_part = _aggregate_ev(ev, ev_slots, e_slot, kind, grid, canvas, areas, n_s)
+    ev_part = _aggregate_ev(ev, ev_slots, e_slot, slot_code[e_slot], kind, grid, canvas, areas, n_s)
     used = np.flatnonzero(hours > 0)
     remap = np.full(n_p, -1)
     remap[used] = np.arange(used.size)
-    slot_period = np.where(has_reading, remap[slot_code], -1)
+    slot_period = np.where(has_any, remap[slot_code], -1)
     meter_pairs["period"] = remap[meter_pairs["period"]]
     ev_pairs = ev_part["pairs"]
     ev_pairs["period"] = remap[ev_pairs["period"]]
     totals = {
-        "readings": int(len(readings)), "meters": int(present.reshape(n_m, n_p).any(axis=1).sum()),
+        "readings": int(len(readings)), "meters": int(np.count_nonzero(~np.isnan(m_lon))),
         "reading_kwh": float(kwh.sum()), "ev_sessions": int(len(ev)), "ev_kwh": float(ev["kwh"].sum()),
         "meters_outside_areas": int(((m_area < 0) & ~np.isnan(m_lon)).sum()),
     }
@@ -212,10 +227,9 @@ def distinct_count(group: np.ndarray, user: np.ndarray, size: int) -> np.ndarray
     return np.bincount(pairs // span, minlength=size)
 
 
-def _aggregate_ev(ev: pd.DataFrame, slots: dict, e_slot: np.ndarray, kind: PeriodKind, grid: Grid,
-                  canvas: ds.Canvas, areas: pd.DataFrame, n_s: int) -> dict:
+def _aggregate_ev(ev: pd.DataFrame, slots: dict, e_slot: np.ndarray, period: np.ndarray, kind: PeriodKind,
+                  grid: Grid, canvas: ds.Canvas, areas: pd.DataFrame, n_s: int) -> dict:
     n_p, n_a = kind.size, len(areas)
-    period = kind.codes(slots["ts"])
     ev_kwh = _raster(canvas, slots["lon"], slots["lat"], period, n_p, slots["kwh"])
     cell = grid.cells(slots["lon"], slots["lat"])
     users = distinct_count(cell * n_p + period, slots["user"], grid.size * n_p)

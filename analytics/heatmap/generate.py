@@ -8,6 +8,7 @@ peak so a handful of areas run close to or over their limit, as in a real city.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,6 @@ from analytics.heatmap.errors import HeatmapError
 from analytics.heatmap.grid import M_PER_DEG_LAT
 from analytics.heatmap.periods import SLOT_NS
 
-ZONES = ("residential", "commercial", "industrial", "rural")
-KINDS = ("residential", "commercial", "industrial")
 DISTRICTS = ("Old Town", "Riverside", "North Hills", "Harbour", "Tech Park", "East Works")
 _SLOTS = 96
 _HOURS = np.arange(_SLOTS) / 4.0
@@ -34,8 +33,6 @@ class City:
 
     def save(self, directory, fmt: str = "parquet") -> dict[str, str]:
         """Write readings.<fmt>, ev_sessions.<fmt>, areas.<fmt>; returns their paths."""
-        from pathlib import Path
-
         if fmt not in ("parquet", "csv"):
             raise HeatmapError(f"unknown format {fmt!r}; use parquet or csv")
         directory = Path(directory)

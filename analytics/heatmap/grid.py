@@ -51,10 +51,6 @@ class Grid:
     def size(self) -> int:
         return self.width * self.height
 
-    @property
-    def mid_lat(self) -> float:
-        return (self.y_range[0] + self.y_range[1]) / 2
-
     def canvas(self) -> ds.Canvas:
         return ds.Canvas(plot_width=self.width, plot_height=self.height,
                          x_range=self.x_range, y_range=self.y_range)

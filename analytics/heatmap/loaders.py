@@ -36,18 +36,21 @@ def find_table(directory: str | Path, table: str) -> Path | None:
     return None
 
 
-def load_dir(directory: str | Path) -> dict[str, pd.DataFrame | None]:
-    """Load the three tables of a directory; ev_sessions may be absent (no EV layer then)."""
+def find_inputs(directory: str | Path) -> dict[str, Path | None]:
+    """Paths of the three tables in a directory; ev_sessions may be absent (no EV layer then)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise HeatmapError(f"{directory}: not a directory")
-    tables: dict[str, pd.DataFrame | None] = {}
-    for table in TABLES:
-        path = find_table(directory, table)
-        if path is None and table != "ev_sessions":
+    paths = {table: find_table(directory, table) for table in TABLES}
+    for table in ("readings", "areas"):
+        if paths[table] is None:
             raise HeatmapError(f"{directory}: no {table}{{{','.join(SUFFIXES)}}} file")
-        tables[table] = read_table(path) if path is not None else None
-    return tables
+    return paths
+
+
+def load_dir(directory: str | Path) -> dict[str, pd.DataFrame | None]:
+    """Load the three tables of a directory (see find_inputs)."""
+    return {table: as_frame(path) for table, path in find_inputs(directory).items()}
 
 
 def as_frame(source: pd.DataFrame | str | Path | None) -> pd.DataFrame | None:

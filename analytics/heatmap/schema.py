@@ -24,9 +24,11 @@ def _require(df: pd.DataFrame, what: str, columns) -> None:
 
 
 def _timestamps(df: pd.DataFrame, what: str, column: str) -> pd.Series:
-    """Wall-clock datetime64[ns]: hour-of-day is read off local time, so tz is dropped."""
+    """Wall-clock datetime64[ns]: hour-of-day is read off local time, so tz is dropped.
+    Text must be ISO 8601 (what every CSV writer here produces): one format, no guessing."""
     try:
-        ts = pd.to_datetime(df[column])
+        is_text = not pd.api.types.is_datetime64_any_dtype(df[column])
+        ts = pd.to_datetime(df[column], format="ISO8601" if is_text else None)
     except (ValueError, TypeError) as exc:
         raise HeatmapError(f"{what}: column {column!r} is not a timestamp ({exc})") from None
     if ts.dt.tz is not None:

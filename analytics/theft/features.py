@@ -10,6 +10,8 @@ any number of days (365 days from a province or SGCC's 1,035).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -42,18 +44,25 @@ def extract_features(df: pd.DataFrame) -> np.ndarray:
     days = df.drop(columns=[c for c in ("CONS_NO", "FLAG") if c in df.columns])
     dates = pd.to_datetime(pd.Index(days.columns.astype(str)), format="mixed")
     order = np.argsort(dates.to_numpy(), kind="stable")
-    return consumption_features(days.to_numpy(dtype=float)[:, order], dates[order])
+    return consumption_features(_in_order(days.to_numpy(dtype=float), order), dates[order])
+
+
+def _in_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Columns in date order, without copying SGCC-size data that is already in order."""
+    return values if np.array_equal(order, np.arange(len(order))) else values[:, order]
 
 
 def consumption_features(values: np.ndarray, dates: pd.DatetimeIndex) -> np.ndarray:
     """Core of :func:`extract_features` on a (customers x days) array in date order."""
     if values.ndim != 2 or values.shape[1] != len(dates):
         raise ValueError(f"expected a (customers x {len(dates)}) array, got shape {values.shape}")
-    parts = [_chunk_features(values[i:i + _CHUNK_ROWS], dates)
-             for i in range(0, max(len(values), 1), _CHUNK_ROWS)] if len(values) else []
-    if not parts:
+    if len(values) == 0:
         return np.empty((0, len(FEATURE_NAMES)))
-    return np.vstack(parts)
+    with warnings.catch_warnings():
+        # Rows with no reading at all (meters not installed yet) are normal; they get neutral values.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.vstack([_chunk_features(values[i:i + _CHUNK_ROWS], dates)
+                          for i in range(0, len(values), _CHUNK_ROWS)])
 
 
 def _ratio(num, den, default):
@@ -78,8 +87,7 @@ def _chunk_features(raw: np.ndarray, dates: pd.DatetimeIndex) -> np.ndarray:
     missing_share = 1.0 - n_valid / n_days
     leading_missing = np.where(valid.any(axis=1), valid.argmax(axis=1), n_days) / n_days
 
-    with np.errstate(all="ignore"):
-        q05, q25, q50, q75, q95 = np.nanpercentile(x, [5, 25, 50, 75, 95], axis=1) if n_days else [np.zeros(n)] * 5
+    q05, q25, q50, q75, q95 = np.nanpercentile(x, [5, 25, 50, 75, 95], axis=1) if n_days else [np.zeros(n)] * 5
     q05, q25, q50, q75, q95 = (np.nan_to_num(q) for q in (q05, q25, q50, q75, q95))
     # Meter spikes (reading errors) are capped at 4x the 95th percentile before anything else.
     cap = 4.0 * q95 + 1.0
@@ -99,14 +107,13 @@ def _chunk_features(raw: np.ndarray, dates: pd.DatetimeIndex) -> np.ndarray:
     filled = np.log1p(np.where(valid, x, mean[:, None]))
     lag1, lag7 = _autocorr(filled, 1), _autocorr(filled, 7)
 
-    day_of_week = dates.dayofweek.to_numpy()
+    day_of_week = dates.day_of_week.to_numpy()
     weekend = (day_of_week >= 5)[None, :] & valid
     weekday = (day_of_week < 5)[None, :] & valid
     weekend_ratio = _ratio(_masked_mean(x, weekend, 0.0), _masked_mean(x, weekday, 0.0), 1.0)
     dow_means = np.stack([_masked_mean(x, valid & (day_of_week == d)[None, :], np.nan)
                           for d in range(7)], axis=1)
-    with np.errstate(all="ignore"):
-        dow_strength = _ratio(np.nan_to_num(np.nanstd(dow_means, axis=1)), mean, 0.0)
+    dow_strength = _ratio(np.nan_to_num(np.nanstd(dow_means, axis=1)), mean, 0.0)
 
     month = dates.month.to_numpy()
     season = {name: _ratio(_masked_mean(x, valid & np.isin(month, months)[None, :], np.nan), mean, 1.0)
@@ -123,9 +130,8 @@ def _chunk_features(raw: np.ndarray, dates: pd.DatetimeIndex) -> np.ndarray:
     tail = slice(max(0, n_days - 91), n_days)
     last_quarter = _ratio(_masked_mean(x[:, tail], valid[:, tail], 0.0), mean, 1.0)
     full_months = np.where(monthly_days >= 10, monthly, np.nan)
-    with np.errstate(all="ignore"):
-        min_month_rel = _ratio(np.nan_to_num(np.nanmin(full_months, axis=1), nan=0.0),
-                               np.nan_to_num(np.nanmedian(full_months, axis=1), nan=0.0), 1.0)
+    min_month_rel = _ratio(np.nan_to_num(np.nanmin(full_months, axis=1), nan=0.0),
+                           np.nan_to_num(np.nanmedian(full_months, axis=1), nan=0.0), 1.0)
 
     columns = [
         missing_share, leading_missing, np.log1p(mean), np.log1p(q50), _ratio(std, mean, 0.0),
@@ -243,8 +249,8 @@ def _best_split(x, valid) -> list[np.ndarray]:
 class ConsumptionFeatures(TransformerMixin, BaseEstimator):
     """scikit-learn transformer: daily kWh (customers x days) -> :data:`FEATURE_NAMES`.
 
-    Stateless by design: it accepts any number of days at transform time, because a
-    model trained on one period must score another province's extract. With a frame
+    Fitting learns nothing from the data, and transform accepts any number of days,
+    because a model trained on one period must score another province's extract. With a frame
     whose columns are dates those dates are used; with a bare array, day ``i`` is
     ``start_date + i``. ``features`` selects a subset (the customer portrait uses one).
     """
@@ -268,7 +274,7 @@ class ConsumptionFeatures(TransformerMixin, BaseEstimator):
         else:
             order = np.argsort(dates.to_numpy(), kind="stable")
             dates = dates[order]
-        return consumption_features(values[:, order], dates)[:, self.selected_]
+        return consumption_features(_in_order(values, order), dates)[:, self.selected_]
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)
@@ -276,8 +282,7 @@ class ConsumptionFeatures(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.requires_fit = True
+        tags.input_tags.allow_nan = True  # missing days are the normal case in SGCC data
         return tags
 
     def _selection(self) -> np.ndarray:

@@ -24,6 +24,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("analytics", "analytics", "Train and run the analytics products."),
     ("heatmap", "heatmap", "Render power heat maps."),
     ("fl", "fl", "Federated-learning zone."),
+    ("audit", "audit", "Verify certificates, licences, usage and FL records from the chain."),
 ]
 #: modules whose COMMANDS list is mounted at the top level
 TOP_LEVEL_MODULES = ("market", "serve")

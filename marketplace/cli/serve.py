@@ -18,7 +18,8 @@ DEV_PASSWORD = "gridmart-dev"
 DEVNET_CHAIN_ID = 31337
 
 
-def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
+def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
+          log_level: str = typer.Option("info", help="uvicorn log level (warning hides access logs)")) -> None:
     """Serve the marketplace API (OpenAPI docs at /docs)."""
     import uvicorn
 
@@ -28,7 +29,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000))
     settings = get_settings()
     if settings.domain == "127.0.0.1:8000" and port != 8000:
         settings.domain = f"{host}:{port}"
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
 def up(port: int = typer.Option(8000)) -> None:
@@ -57,7 +58,7 @@ def up(port: int = typer.Option(8000)) -> None:
         book, reused = deploy(w3, load_wallet(name, password))
         typer.echo(f"contracts {'reused' if reused else 'deployed'} on chain {book.chain_id}")
         typer.echo(f"marketplace: http://127.0.0.1:{port}  (API docs: http://127.0.0.1:{port}/docs)")
-        serve(host="127.0.0.1", port=port)
+        serve(host="127.0.0.1", port=port, log_level="info")
     finally:
         if started is not None:
             started.stop()

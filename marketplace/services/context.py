@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from threading import Lock
+from typing import TYPE_CHECKING
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
@@ -14,6 +15,9 @@ from ledger_node.wallets import load_wallet
 from ..db import make_engine
 from ..settings import MarketplaceSettings
 
+if TYPE_CHECKING:
+    from .indexer import Indexer
+
 
 @dataclass
 class Context:
@@ -24,6 +28,9 @@ class Context:
     store: ContentStore
     secret: bytes
     chain_lock: Lock = field(default_factory=Lock)
+    indexer: "Indexer | None" = None  # set by the app at startup
+    #: (product id, indexed block) -> what it delivers; see services.redemption
+    delivery_cache: dict = field(default_factory=dict)
 
     @property
     def chain_id(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 from sqlmodel import Session, delete, select
@@ -36,6 +37,10 @@ class Indexer:
         self.ctx = ctx
         self.w3: Web3 = ctx.chain.w3
         self._lock = threading.Lock()
+        #: what the last pass saw: the chain head, its timestamp, and when (monotonic clock)
+        self.head_block = -1
+        self.head_time = 0
+        self.observed_at = float("-inf")
         self._by_topic: dict[bytes, Any] = {}
         for client in (ctx.chain.points, ctx.chain.members, ctx.chain.products, ctx.chain.licensing,
                        ctx.chain.federated, ctx.chain.usage):
@@ -58,7 +63,9 @@ class Indexer:
             if self._reorged(session):
                 self._reset(session)
             start = self.head(session) + 1
-            tip = self.w3.eth.block_number
+            observed = time.monotonic()
+            latest = self.w3.eth.get_block("latest")
+            tip = latest["number"]
             while start <= tip:
                 end = min(tip, start + MAX_RANGE - 1)
                 logs = self.w3.eth.get_logs({"address": self.addresses, "fromBlock": start, "toBlock": end})
@@ -70,7 +77,14 @@ class Indexer:
                 session.exec(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
                 session.commit()
                 start = end + 1
+            self.head_block, self.head_time, self.observed_at = tip, latest["timestamp"], observed
             return tip
+
+    def fresh_view(self, max_lag: float) -> int | None:
+        """Estimated chain time if the index was complete up to the head seen at most
+        `max_lag` seconds ago; None when the index cannot be trusted for a check."""
+        age = time.monotonic() - self.observed_at
+        return int(self.head_time + age) if age <= max_lag else None
 
     def _reorged(self, session: Session) -> bool:
         row = session.exec(select(IndexedBlock).order_by(IndexedBlock.number.desc()).limit(1)).first()

@@ -1,10 +1,15 @@
 """Redemption and delivery.
 
-Licence checks come from the chain, not the index: the licence, the holder's status and
-(for per-use plans) the use itself are read or spent on chain, so a stale index can never
-authorize anything. Per-use: the operator submits the holder's signed voucher (Licensing
-decrements the uses and burns the nonce). Time plans: the voucher is verified here and
-`isAuthorized` asked by eth_call; the nonce is burnt by a unique row in the database.
+Where the licence check comes from, and why:
+
+* per-use plans: from the chain, always. The operator submits the holder's signed voucher
+  and Licensing decrements the uses and burns the nonce in one transaction.
+* time plans (the hot path): from the index, but only while the index is provably
+  current: it has processed every block up to the chain head it observed at most
+  GRIDMART_INDEX_MAX_LAG_SECONDS ago (0.5 s), including revocations and suspensions.
+  Otherwise the licence, the holder's status and the nonce are read from the chain.
+  The voucher's nonce is burnt by a unique (holder, nonce) row in the database.
+
 Every accepted voucher becomes a usage record, later anchored in a Merkle batch.
 """
 from __future__ import annotations
@@ -14,14 +19,14 @@ import time
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, insert, select
 
 from ledger_node import typed_data
 from ledger_node.content.encryption import unwrap_key, wrap_key
 from ledger_node.contracts import Role, Voucher
 from ledger_node.errors import ContractRevert
 
-from ..models import Certificate, Product, Redemption, Upload
+from ..models import Certificate, Licence, Member, Product, Redemption, Upload
 from . import tokens
 from .auth import member_public_key
 from .context import Context
@@ -50,35 +55,70 @@ def voucher_from(body: dict[str, Any]) -> Voucher:
         raise BadRequest(f"malformed voucher ({exc}): expect licence_id, nonce, deadline, purpose") from None
 
 
-def redeem(ctx: Context, session: Session, voucher: Voucher, signature: str) -> dict[str, Any]:
-    """Check the voucher against the chain, spend it, record usage; return delivery instructions."""
-    try:
-        licence = ctx.chain.licensing.licence(voucher.licence_id)
-    except ContractRevert:
-        raise NotFound(f"unknown licence 0x{voucher.licence_id:064x}") from None
+def _verify(ctx: Context, voucher: Voucher, signature: str) -> tuple[bytes, str]:
+    """(signature bytes, signer) of a voucher that has not expired."""
     try:
         sig = bytes.fromhex(signature.removeprefix("0x"))
         signer = typed_data.recover("Redeem", voucher.message(), sig, ctx.chain_id, ctx.chain.licensing.address)
     except (ValueError, TypeError):
         raise BadRequest("rejected signature: malformed (expect 65 bytes hex)") from None
-    if signer != licence.holder:
-        raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
     if voucher.deadline < time.time():
         raise BadRequest("the voucher has expired: sign a new one")
+    return sig, signer
+
+
+def redeem_from_index(ctx: Context, session: Session, voucher: Voucher, signature: str) -> dict[str, Any] | None:
+    """The hot path (time plans, current index, no chain round trip); None when it does not apply."""
+    _, signer = _verify(ctx, voucher, signature)
+    fast = _time_plan_from_index(ctx, session, voucher)
+    if fast is None:
+        return None
+    holder, product_id = fast
+    if signer != holder:
+        raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
+    return delivery_for(ctx, session, product_id, holder, _record(session, voucher, holder, product_id, tx=None))
+
+
+def redeem(ctx: Context, session: Session, voucher: Voucher, signature: str) -> dict[str, Any]:
+    """Check the voucher, spend it, record usage; return delivery instructions."""
+    fast = redeem_from_index(ctx, session, voucher, signature)
+    if fast is not None:
+        return fast
+    sig, signer = _verify(ctx, voucher, signature)
+    return _redeem_on_chain(ctx, session, voucher, sig, signer)
+
+
+def _time_plan_from_index(ctx: Context, session: Session, voucher: Voucher) -> tuple[str, int] | None:
+    """(holder, product) if the index, complete up to a chain head seen within
+    GRIDMART_INDEX_MAX_LAG_SECONDS, shows an active subscriber with a time plan in force."""
+    now = ctx.indexer.fresh_view(ctx.settings.index_max_lag_seconds) if ctx.indexer else None
+    if now is None:
+        return None
+    row = session.exec(
+        select(Licence.holder, Licence.product_id, Licence.expires_at, Licence.revoked, Member.status, Member.roles)
+        .join(Member, Member.address == Licence.holder).where(Licence.id == f"0x{voucher.licence_id:064x}")).first()
+    if row is None:
+        return None
+    holder, product_id, expires_at, revoked, status, roles = row
+    if revoked or expires_at <= now + 1 or status != "active" or not roles & Role.SUBSCRIBER:
+        return None
+    return holder, product_id
+
+
+def _redeem_on_chain(ctx: Context, session: Session, voucher: Voucher, sig: bytes, signer: str) -> dict[str, Any]:
+    try:
+        licence = ctx.chain.licensing.licence(voucher.licence_id)
+    except ContractRevert:
+        raise NotFound(f"unknown licence 0x{voucher.licence_id:064x}") from None
+    if signer != licence.holder:
+        raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
     if not ctx.chain.members.is_active_with_role(licence.holder, Role.SUBSCRIBER):
         raise Forbidden("the licence holder is not an active subscriber")
-
-    record = {"kind": "redeem", "licence": f"0x{voucher.licence_id:064x}", "holder": licence.holder,
-              "product": licence.product_id, "nonce": voucher.nonce,
-              "purpose": voucher.purpose.rstrip(b"\0").decode(errors="replace"), "at": int(time.time())}
-    row = Redemption(licence_id=record["licence"], holder=licence.holder, nonce=voucher.nonce,
-                     purpose=record["purpose"], at=record["at"], record_json="")
+    tx = None
     chain_now = ctx.chain.w3.eth.get_block("latest")["timestamp"]
     if licence.expires_at > chain_now:
         if ctx.chain.licensing.nonce_used(licence.holder, voucher.nonce):
             raise Conflict("this voucher was already redeemed (replayed nonce): sign a new one")
-        if not ctx.chain.licensing.is_authorized(licence.holder, licence.product_id):
-            raise Forbidden("licence used up or expired: buy the plan again")
     elif licence.uses_left > 0:
         try:
             with ctx.chain_lock:
@@ -86,37 +126,66 @@ def redeem(ctx: Context, session: Session, voucher: Voucher, signature: str) -> 
         except ContractRevert as exc:
             cls, message = REDEEM_ERRORS.get(exc.error_name, (BadRequest, str(exc)))
             raise cls(message) from None
-        row.on_chain_tx = receipt["transactionHash"].to_0x_hex()
-        record["tx"] = row.on_chain_tx
+        tx = receipt["transactionHash"].to_0x_hex()
     else:
         raise Forbidden("licence used up or expired: buy the plan again")
-    row.record_json = json.dumps(record, sort_keys=True, separators=(",", ":"))
-    session.add(row)
+    record_id = _record(session, voucher, licence.holder, licence.product_id, tx)
+    return delivery_for(ctx, session, licence.product_id, licence.holder, record_id)
+
+
+def _record(session: Session, voucher: Voucher, holder: str, product_id: int, tx: str | None) -> int:
+    """Write the usage record; its (holder, nonce) uniqueness burns the voucher off chain."""
+    record = {"kind": "redeem", "licence": f"0x{voucher.licence_id:064x}", "holder": holder, "product": product_id,
+              "nonce": voucher.nonce, "purpose": voucher.purpose.rstrip(b"\0").decode(errors="replace"),
+              "at": int(time.time())}
+    if tx:
+        record["tx"] = tx
     try:
+        new_id = session.exec(insert(Redemption).values(
+            licence_id=record["licence"], holder=holder, nonce=voucher.nonce, purpose=record["purpose"],
+            at=record["at"], on_chain_tx=tx, record_json=json.dumps(record, sort_keys=True, separators=(",", ":")))
+            .returning(Redemption.id)).scalar_one()
         session.commit()
     except IntegrityError:
         session.rollback()
         raise Conflict("this voucher was already redeemed (replayed nonce): sign a new one") from None
-    return delivery_for(ctx, session, licence.product_id, licence.holder, row.id)
+    return new_id
 
 
 def delivery_for(ctx: Context, session: Session, product_id: int, holder: str, redemption_id: int | None) -> dict:
+    what = _deliverable(ctx, session, product_id)
+    token = tokens.issue(ctx.secret, DELIVERY, ctx.settings.signed_url_ttl_seconds, cid=what["cid"], product=product_id,
+                         holder=holder, redemption=redemption_id, mode=what["mode"])
+    out: dict[str, Any] = {"product_id": product_id, "certificate_id": what["certificate_id"], "mode": what["mode"],
+                           "cid": what["cid"], "sha256": what["sha256"], "url": f"/delivery/{token}",
+                           "expires_in": ctx.settings.signed_url_ttl_seconds, "encrypted": what["envelope"] is not None}
+    if what["envelope"] is not None:
+        content_key = unwrap_key(bytes.fromhex(what["envelope"]), ctx.operator.key)
+        out["wrapped_key"] = wrap_key(content_key, member_public_key(session, holder)).hex()
+    if what["mode"] == "remote-run":
+        out["run_url"] = f"/delivery/{token}/run"
+    return out
+
+
+def _deliverable(ctx: Context, session: Session, product_id: int) -> dict[str, Any]:
+    """What a product delivers now; cached per indexed block, since only chain events change it."""
+    head = ctx.indexer.head_block if ctx.indexer else -1
+    key = (product_id, head)
+    cache = ctx.delivery_cache
+    if head >= 0 and key in cache:
+        return cache[key]
     product = session.get(Product, product_id)
     if product is None or not product.latest_certificate:
         raise NotFound(f"product {product_id} is not in the index yet: retry in a moment")
     cert = _deliverable_certificate(session, product)
     upload = session.get(Upload, cert.cid)
-    token = tokens.issue(ctx.secret, DELIVERY, ctx.settings.signed_url_ttl_seconds, cid=cert.cid, product=product_id,
-                         holder=holder, redemption=redemption_id, mode=product.sharing_mode)
-    out: dict[str, Any] = {"product_id": product_id, "certificate_id": cert.id, "mode": product.sharing_mode,
-                           "cid": cert.cid, "sha256": cert.sha256, "url": f"/delivery/{token}",
-                           "expires_in": ctx.settings.signed_url_ttl_seconds, "encrypted": bool(upload and upload.encrypted)}
-    if upload and upload.encrypted:
-        content_key = unwrap_key(bytes.fromhex(upload.key_envelope), ctx.operator.key)
-        out["wrapped_key"] = wrap_key(content_key, member_public_key(session, holder)).hex()
-    if product.sharing_mode == "remote-run":
-        out["run_url"] = f"/delivery/{token}/run"
-    return out
+    what = {"certificate_id": cert.id, "cid": cert.cid, "sha256": cert.sha256, "mode": product.sharing_mode,
+            "envelope": upload.key_envelope if upload and upload.encrypted else None}
+    if head >= 0:
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = what
+    return what
 
 
 def _deliverable_certificate(session: Session, product: Product) -> Certificate:

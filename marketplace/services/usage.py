@@ -6,6 +6,7 @@ chain (BatchAnchored is indexed by root) or anchors that same batch again.
 """
 from __future__ import annotations
 
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, select
 
 from ledger_node.merkle import MerkleTree, leaf_hash
@@ -18,30 +19,28 @@ def flush(ctx: Context, limit: int | None = None) -> int | None:
     """Anchor waiting records (one batch); returns the batch id, or None if nothing waits."""
     limit = limit or ctx.settings.anchor_batch_size
     with Session(ctx.engine) as session:
-        rows = session.exec(select(Redemption).where(Redemption.batch_id == None)  # noqa: E711
-                            .order_by(Redemption.id)).all()
-        if not rows:
-            return None
-        root = next((r.batch_root for r in rows if r.batch_root), None)
-        if root:  # an earlier flush fixed this batch; finish it
-            rows = [r for r in rows if r.batch_root == root]
-            rows.sort(key=lambda r: r.leaf_index)
+        waiting = select(Redemption.id, Redemption.record_json, Redemption.at, Redemption.batch_root).where(
+            Redemption.batch_id == None)  # noqa: E711
+        root = session.exec(waiting.where(Redemption.batch_root != None).limit(1)).first()  # noqa: E711
+        if root is not None:  # an earlier flush fixed this batch and may have anchored it: finish it
+            root = root[3]
+            rows = session.exec(waiting.where(Redemption.batch_root == root).order_by(Redemption.leaf_index)).all()
         else:
-            rows = rows[:limit]
-            tree = MerkleTree.from_leaves([leaf_hash(r.record_json.encode()) for r in rows])
-            root = tree.root.hex()
-            for i, r in enumerate(rows):
-                r.batch_root, r.leaf_index = root, i
-                session.add(r)
+            rows = session.exec(waiting.order_by(Redemption.id).limit(limit)).all()
+            if not rows:
+                return None
+            root = MerkleTree.from_leaves([leaf_hash(r[1].encode()) for r in rows]).root.hex()
+            table = Redemption.__table__
+            session.connection().execute(  # one executemany, not an ORM flush of each row
+                table.update().where(table.c.id == bindparam("rid")).values(batch_root=root, leaf_index=bindparam("leaf")),
+                [{"rid": r[0], "leaf": i} for i, r in enumerate(rows)])
             session.commit()
         batch_id = _anchored_batch(ctx, root)
         if batch_id is None:
-            times = [r.at for r in rows]
+            times = [r[2] for r in rows]
             with ctx.chain_lock:
                 batch_id, _ = ctx.chain.usage.anchor(bytes.fromhex(root), len(rows), min(times), max(times))
-        for r in rows:
-            r.batch_id = batch_id
-            session.add(r)
+        session.exec(update(Redemption).where(Redemption.batch_root == root).values(batch_id=batch_id))
         session.commit()
         return batch_id
 

@@ -48,3 +48,33 @@ def test_subscriber_posts_data_and_gets_results(client, unit, theft_bundle, tmp_
     with pytest.raises(ApiError) as err:
         as_sub.run(delivery, bad)
     assert err.value.status == 400 and "rejected" in err.value.detail
+
+
+def test_heat_map_as_a_remote_run_product(client, unit, tmp_path):
+    import json
+    import zipfile
+
+    from analytics.heatmap import generate_city
+
+    operator = client()
+    pub, as_pub = unit(("publisher",), "Institute H")
+    sub, as_sub = unit(("subscriber",), "City grid")
+    settings = tmp_path / "heatmap.json"
+    settings.write_text(json.dumps({"period": "daytype", "min_count": 5}))
+    listing = as_pub.publish(settings, {"title": "Power heat map", "kind": "application",
+                                        "sharing_mode": "remote-run", "runner": "heatmap"})
+    operator.approve(listing["certificate_id"])
+    as_pub.set_plan(listing["product_id"], "week", 15)
+    order = as_sub.buy(listing["product_id"], "week")
+    tables = tmp_path / "city"
+    generate_city(meters=3000, days=1, seed=4).save(tables, fmt="csv")
+    posted = tmp_path / "city.zip"
+    with zipfile.ZipFile(posted, "w") as zf:
+        for f in tables.iterdir():
+            zf.write(f, f.name)
+    delivery = as_sub.redeem(as_sub.sign_voucher(order["licence_id"], purpose="run"))
+    result = tmp_path / "maps.zip"
+    result.write_bytes(as_sub.run(delivery, posted))
+    names = zipfile.ZipFile(result).namelist()
+    assert any(n.endswith(".html") for n in names) and sum(n.endswith(".png") for n in names) >= 2
+    assert any("weakest" in n for n in names)

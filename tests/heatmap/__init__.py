@@ -1,0 +1,1 @@
+"""Heat-map tests (a package, so module names do not clash with other areas' tests)."""
