@@ -118,8 +118,11 @@ def test_only_the_holder_can_sign_a_voucher(gm, member, market):
     assert err.value.error_name == "UnknownLicence"
 
 
-def test_time_plans_expire_and_extend(gm, member, market, snapshot):
-    pub, as_pub, sub, as_sub, product = market
+def test_time_plans_expire_and_extend(time_machine):
+    gm, member = time_machine
+    pub, as_pub = member(Role.PUBLISHER)
+    sub, as_sub = member(Role.SUBSCRIBER)
+    product = publish(gm, pub)
     as_pub.licensing.set_plan(product, PlanKind.WEEK, 10)
     licence_id, _ = as_sub.licensing.purchase(product, PlanKind.WEEK)
     first_expiry = gm.licensing.licence(licence_id).expires_at

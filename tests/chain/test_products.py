@@ -116,7 +116,8 @@ def test_status_transitions_and_who_may_change_them(gm, member):
     gm.products.approve(cert_id)  # the operator may put it back
 
 
-def test_deadline_is_checked_against_chain_time(gm, member, snapshot):
+def test_deadline_is_checked_against_chain_time(time_machine):
+    gm, member = time_machine
     pub, _ = member(Role.PUBLISHER)
     listing = make_listing(gm, pub.address, deadline_in=60)
     sig = gm.products.sign_listing(pub, listing)
