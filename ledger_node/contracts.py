@@ -142,9 +142,6 @@ class ContractClient:
         logs = getattr(self.contract.events, event)().process_receipt(receipt, errors=DISCARD)
         return [dict(log["args"]) for log in logs if log["address"] == self.address]
 
-    def role_id(self, role_name: str) -> bytes:
-        return self._call(role_name)
-
 
 class PointsClient(ContractClient):
     name = "Points"

@@ -1,11 +1,9 @@
 """Database engine and sessions (SQLite by default, PostgreSQL via GRIDMART_DATABASE_URL)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import SQLModel, create_engine
 
 from . import models  # noqa: F401  (registers the tables)
 
@@ -25,7 +23,3 @@ def make_engine(url: str) -> Engine:
     SQLModel.metadata.create_all(engine)
     return engine
 
-
-def session_scope(engine: Engine) -> Iterator[Session]:
-    with Session(engine) as session:
-        yield session

@@ -6,7 +6,7 @@ import random
 import pytest
 from eth_account import Account
 
-from ledger_node.contracts import Kind, PlanKind, Role, Voucher
+from ledger_node.contracts import PlanKind, Role, Voucher
 from ledger_node.errors import ContractRevert
 
 from .helpers import chain_time, increase_time, publish
