@@ -15,7 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	# `npm install` (not `npm ci`): js-ipfs has an optional dependency fetched from a GitHub
+	# tarball, which is never in the lock file offline, and `npm ci` refuses that.
+	npm install --no-audit --no-fund
 	@touch $@
 
 .system-deps: scripts/install_system_deps.sh
