@@ -13,6 +13,7 @@ from ledger_node import typed_data
 from ledger_node.errors import ChainUnavailable, GridMartError
 
 from .api import auth, market, operator
+from .web import routes as web_routes
 from .services import usage
 from .services.context import Context
 from .services.errors import ServiceError
@@ -93,4 +94,5 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
     app.include_router(auth.router)
     app.include_router(operator.router)
     app.include_router(market.router)
+    app.include_router(web_routes.router)
     return app

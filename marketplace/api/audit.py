@@ -7,11 +7,22 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from ledger_node.audit import (Ledger, NotOnChain, Report, audit_fl, audit_licence, audit_member, audit_product,
-                               audit_usage, parse_licence_id, render)
+from ledger_node.audit import (
+    Ledger,
+    NotOnChain,
+    Report,
+    audit_fl,
+    audit_licence,
+    audit_member,
+    audit_product,
+    audit_usage,
+    parse_licence_id,
+    render,
+)
 
 from ..services.consistency import audit_consistency
 from ..services.context import Context
@@ -41,6 +52,19 @@ def _respond(build, fmt: str) -> Response:
 @router.get("/product/{cert_id}")
 def product(cert_id: int, fmt: str = Format, ledger: Ledger = Depends(_ledger)) -> Response:
     return _respond(lambda: audit_product(ledger, cert_id), fmt)
+
+
+@router.post("/product/{cert_id}/artifact")
+async def product_artifact(cert_id: int, request: Request, fmt: str = Format, ledger: Ledger = Depends(_ledger),
+                           ctx: Context = Depends(get_ctx)) -> Response:
+    """Check the posted bytes (the raw request body) against certificate `cert_id`."""
+    limit = ctx.settings.max_upload_mb * 1024 * 1024
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > limit:
+            raise BadRequest(f"artifact exceeds {ctx.settings.max_upload_mb} MiB: audit it with `gridmart audit product FILE`")
+    return await run_in_threadpool(_respond, lambda: audit_product(ledger, cert_id, data=bytes(data)), fmt)
 
 
 @router.get("/licence/{licence_id}")

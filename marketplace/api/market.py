@@ -211,6 +211,8 @@ def _redeem_slow(ctx: Context, voucher, signature: str) -> dict:
 def deliver(token: str, ctx: Context = Depends(get_ctx), session: Session = Depends(get_session)) -> StreamingResponse:
     """Stream the artifact (ciphertext for encrypted products) behind a signed link."""
     claims = redemption.open_delivery(ctx, token)
+    if claims.get("mode") == "remote-run":
+        raise Forbidden("an application product runs here: POST your data to this link's /run")
     up = session.get(Upload, claims["cid"])
     size = up.size if up and not up.encrypted else None
     headers = {"X-GridMart-CID": claims["cid"], "Content-Disposition": f'attachment; filename="{claims["cid"]}"'}

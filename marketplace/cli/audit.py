@@ -11,11 +11,20 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import click
 import typer
 
-from ledger_node.audit import (Ledger, Report, audit_fl, audit_licence, audit_member, audit_product, audit_usage,
-                               find_by_artifact, parse_licence_id, render)
+from ledger_node.audit import (
+    Ledger,
+    Report,
+    audit_fl,
+    audit_licence,
+    audit_member,
+    audit_product,
+    audit_usage,
+    find_by_artifact,
+    parse_licence_id,
+    render,
+)
 from ledger_node.errors import GridMartError
 
 app = typer.Typer(no_args_is_help=True)
@@ -33,8 +42,8 @@ def _connection(ctx: typer.Context, rpc_url: str | None = RpcOpt, deployments_di
     ctx.obj = (rpc_url, deployments_dir)
 
 
-def _run(build: Callable[[Ledger], list[Report]], as_json: bool, html: Path | None) -> None:
-    rpc_url, deployments_dir = click.get_current_context().obj or (None, None)
+def _run(ctx: typer.Context, build: Callable[[Ledger], list[Report]], as_json: bool, html: Path | None) -> None:
+    rpc_url, deployments_dir = ctx.obj or (None, None)
     try:
         reports = build(Ledger.connect(rpc_url, deployments_dir))
     except ValueError as exc:
@@ -47,7 +56,7 @@ def _run(build: Callable[[Ledger], list[Report]], as_json: bool, html: Path | No
 
 
 @app.command()
-def product(target: str = typer.Argument(..., help="certificate id, or the artifact file to look up"),
+def product(ctx: typer.Context, target: str = typer.Argument(..., help="certificate id, or the artifact file to look up"),
             metadata: Path | None = typer.Option(None, help="the listing metadata (canonical JSON) to check"),
             ipfs_api: str | None = typer.Option(None, help="IPFS RPC API: also verify the stored bytes"),
             as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
@@ -69,45 +78,45 @@ def product(target: str = typer.Argument(..., help="certificate id, or the artif
                                 "the file differs from every certified artifact")
         return [audit_product(ledger, i, data, meta, store) for i in ids]
 
-    _run(build, as_json, html)
+    _run(ctx, build, as_json, html)
 
 
 @app.command()
-def licence(licence_id: str = typer.Argument(..., help="licence id (0x hex or decimal)"),
+def licence(ctx: typer.Context, licence_id: str = typer.Argument(..., help="licence id (0x hex or decimal)"),
             as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
     """A licence: purchases with the 94/6 split, expiry or uses, every redemption."""
-    _run(lambda ledger: [audit_licence(ledger, parse_licence_id(licence_id))], as_json, html)
+    _run(ctx, lambda ledger: [audit_licence(ledger, parse_licence_id(licence_id))], as_json, html)
 
 
 @app.command()
-def usage(bundle: Path = typer.Argument(..., help="proof bundle JSON (GET /usage/<id>/proof)"),
+def usage(ctx: typer.Context, bundle: Path = typer.Argument(..., help="proof bundle JSON (GET /usage/<id>/proof)"),
           as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
     """A usage record: its Merkle inclusion proof against the anchored root."""
     try:
         doc = json.loads(bundle.read_text())
     except (OSError, ValueError) as exc:
         raise GridMartError(f"cannot read the proof bundle {bundle}: {exc}") from None
-    _run(lambda ledger: [audit_usage(ledger, doc)], as_json, html)
+    _run(ctx, lambda ledger: [audit_usage(ledger, doc)], as_json, html)
 
 
 @app.command()
-def member(address: str, as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
+def member(ctx: typer.Context, address: str, as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
     """A member: admission, roles, suspensions, points balance rebuilt from events."""
-    _run(lambda ledger: [audit_member(ledger, address)], as_json, html)
+    _run(ctx, lambda ledger: [audit_member(ledger, address)], as_json, html)
 
 
 @app.command()
-def fl(task_id: int, as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
+def fl(ctx: typer.Context, task_id: int, as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
     """A federated task: rounds, model CIDs, shares summing to 10,000, rewards paid."""
-    _run(lambda ledger: [audit_fl(ledger, task_id)], as_json, html)
+    _run(ctx, lambda ledger: [audit_fl(ledger, task_id)], as_json, html)
 
 
 @app.command()
-def consistency(as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
+def consistency(ctx: typer.Context, as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
     """Replay every event and list each divergence of the marketplace database from the chain."""
     from marketplace.db import make_engine
     from marketplace.services.consistency import audit_consistency
     from marketplace.settings import MarketplaceSettings
 
     engine = make_engine(MarketplaceSettings().resolved_database_url())
-    _run(lambda ledger: [audit_consistency(ledger, engine)], as_json, html)
+    _run(ctx, lambda ledger: [audit_consistency(ledger, engine)], as_json, html)

@@ -21,8 +21,19 @@ from ledger_node.content.cid import cid_from_bytes
 from ledger_node.contracts import Kind, PlanKind, Status
 from ledger_node.merkle import MerkleTree, leaf_hash
 
-from ..models import (Certificate, FlRound, IndexedBlock, Licence, Member, Plan, PointMovement, Product, Purchase,
-                      Redemption, UsageBatch)
+from ..models import (
+    Certificate,
+    FlRound,
+    IndexedBlock,
+    Licence,
+    Member,
+    Plan,
+    PointMovement,
+    Product,
+    Purchase,
+    Redemption,
+    UsageBatch,
+)
 from .indexer import hexid
 
 Rows = dict[Any, dict[str, Any]]
@@ -177,7 +188,7 @@ def _usage(report: Report, session: Session, batches: Rows, redeemed_txs: set[st
     records: dict[str, list[tuple[int, str, int | None]]] = defaultdict(list)
     for root, leaf_index, record, batch_id in session.exec(select(
             Redemption.batch_root, Redemption.leaf_index, Redemption.record_json, Redemption.batch_id)
-            .where(Redemption.batch_root != None)):  # noqa: E711
+            .where(Redemption.batch_root != None)):
         records[root].append((leaf_index, record, batch_id))
     bad = 0
     for batch_id, anchored in sorted(batches.items()):
@@ -194,7 +205,7 @@ def _usage(report: Report, session: Session, batches: Rows, redeemed_txs: set[st
             bad += 1
             report.check(f"usage batch {sorted(claimed)}: never anchored on chain", False,
                          f"{len(rows)} record(s) claim root {root}")
-    db_txs = set(session.exec(select(Redemption.on_chain_tx).where(Redemption.on_chain_tx != None)))  # noqa: E711
+    db_txs = set(session.exec(select(Redemption.on_chain_tx).where(Redemption.on_chain_tx != None)))
     for tx in sorted(db_txs - redeemed_txs):
         if _after(ledger, tx, head):  # redeemed after the indexed head: not drift
             continue
@@ -232,7 +243,7 @@ def audit_consistency(ledger: Ledger, engine: Engine) -> Report:
         _metadata(report, session)
         _usage(report, session, replay.tables["usage_batch"], replay.redeemed_txs, ledger, head)
         waiting = session.exec(select(func.count()).select_from(Redemption)
-                               .where(Redemption.batch_id == None)).one()  # noqa: E711
+                               .where(Redemption.batch_id == None)).one()
     report.facts["replayed"] = {"events": len(events), "to_block": head, "unanchored_usage_records": waiting,
                                 **{t: len(rows) for t, rows in replay.tables.items()}}
     return report

@@ -159,7 +159,7 @@ def delivery_for(ctx: Context, session: Session, product_id: int, holder: str, r
     out: dict[str, Any] = {"product_id": product_id, "certificate_id": what["certificate_id"], "mode": what["mode"],
                            "cid": what["cid"], "sha256": what["sha256"], "url": f"/delivery/{token}",
                            "expires_in": ctx.settings.signed_url_ttl_seconds, "encrypted": what["envelope"] is not None}
-    if what["envelope"] is not None:
+    if what["envelope"] is not None and what["mode"] != "remote-run":  # an application's bundle stays here
         content_key = unwrap_key(bytes.fromhex(what["envelope"]), ctx.operator.key)
         out["wrapped_key"] = wrap_key(content_key, member_public_key(session, holder)).hex()
     if what["mode"] == "remote-run":

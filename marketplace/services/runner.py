@@ -73,7 +73,7 @@ def _analytics(name: str, bundle: bytes, posted: Path, work: Path) -> bytes:
     try:
         table = registry.predict_file(name, models[0], table_path)
     except AnalyticsError as exc:
-        raise BadRequest(f"the input was rejected: {exc}") from None
+        raise BadRequest(f"the input was rejected: {_public(exc, work)}") from None
     return table.to_csv(index=False).encode()
 
 
@@ -101,7 +101,7 @@ def _heatmap(settings_bytes: bytes, posted: Path, work: Path) -> bytes:
                              period=settings.get("period", "hour"), min_count=int(settings.get("min_count", 5)),
                              cell_m=float(settings.get("cell_m", 250.0)))
     except HeatmapError as exc:
-        raise BadRequest(f"the input was rejected: {exc}") from None
+        raise BadRequest(f"the input was rejected: {_public(exc, work)}") from None
     buffer = io.BytesIO()
     out_dir = work / "out"
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -109,3 +109,8 @@ def _heatmap(settings_bytes: bytes, posted: Path, work: Path) -> bytes:
             if path.is_file():
                 zf.write(path, path.relative_to(out_dir))
     return buffer.getvalue()
+
+
+def _public(exc: Exception, work: Path) -> str:
+    """The error text without the server's temporary paths."""
+    return str(exc).replace(f"{work}/", "").replace(str(work), "")

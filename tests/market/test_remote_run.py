@@ -47,7 +47,7 @@ def test_subscriber_posts_data_and_gets_results(client, unit, theft_bundle, tmp_
     delivery = as_sub.redeem(as_sub.sign_voucher(order["licence_id"], purpose="run"))
     with pytest.raises(ApiError) as err:
         as_sub.run(delivery, bad)
-    assert err.value.status == 400 and "rejected" in err.value.detail
+    assert err.value.status == 400 and "rejected" in err.value.detail and "/tmp/" not in err.value.detail
 
 
 def test_heat_map_as_a_remote_run_product(client, unit, tmp_path):
@@ -78,3 +78,19 @@ def test_heat_map_as_a_remote_run_product(client, unit, tmp_path):
     names = zipfile.ZipFile(result).namelist()
     assert any(n.endswith(".html") for n in names) and sum(n.endswith(".png") for n in names) >= 2
     assert any("weakest" in n for n in names)
+
+
+def test_an_application_bundle_is_never_handed_out(client, unit, theft_bundle, market):
+    import httpx
+
+    bundle, _ = theft_bundle
+    pub, as_pub = unit(("publisher",))
+    sub, as_sub = unit(("subscriber",))
+    listing = as_pub.publish(bundle, {"title": "Private model", "kind": "application", "sharing_mode": "remote-run",
+                                      "runner": "theft-detection"}, encrypt=True)
+    client().approve(listing["certificate_id"])
+    as_pub.set_plan(listing["product_id"], "month", 10)
+    order = as_sub.buy(listing["product_id"], "month")
+    delivery = as_sub.redeem(as_sub.sign_voucher(order["licence_id"], purpose="run"))
+    assert "wrapped_key" not in delivery
+    assert httpx.get(market[0] + delivery["url"]).status_code == 403

@@ -1,0 +1,51 @@
+// The federated-learning zone: tasks, rounds, partners, contribution shares, the convergence plot (read-only).
+import { api, notOffered } from "../api.js";
+import { el, header, param, short, showError, table, when } from "../ui.js";
+
+header();
+const root = document.getElementById("fl");
+const pct = (bps) => `${(bps / 100).toFixed(2)} %`;
+
+async function fl(path) {
+  return api("GET", `/fl${path}`).catch((err) => {
+    throw notOffered(err) ? new Error("the federated-learning zone is not open on this marketplace") : err;
+  });
+}
+
+async function tasks() {
+  const list = await fl("/tasks");
+  root.replaceChildren(list.length
+    ? table("Federated-learning tasks", ["Task", "Status"], list.map((t) => [
+      el("a", { href: `/web/fl.html?task=${encodeURIComponent(t.task_id)}` }, t.name), t.status]))
+    : el("p", {}, "No federated-learning task yet."));
+}
+
+function round(r) {
+  const shares = r.partners.map((a, i) => `${short(a)} ${pct(r.shares_bps[i])} (${r.sample_counts[i]} samples)`);
+  const auc = Object.values(r.metrics || {}).map((m) => m.federated && m.federated.auc).filter((v) => v !== undefined);
+  return [String(r.round), r.state, shares.join("; ") || "—",
+    auc.length ? auc.map((v) => v.toFixed(3)).join(", ") : "—",
+    r.aggregate_cid ? el("code", { title: r.aggregate_cid }, short(r.aggregate_cid)) : "—", when(r.closed_at)];
+}
+
+async function task(id) {
+  const t = await fl(`/tasks/${encodeURIComponent(id)}`);
+  document.querySelector("h1").textContent = `Federated learning: ${t.name}`;
+  const finals = t.final_shares_bps || {};
+  root.replaceChildren(
+    el("dl", {}, [["Status", t.status + (t.status_reason ? ` (${t.status_reason})` : "")],
+      ["Owner", el("code", {}, t.owner)], ["Encryption", t.backend], ["Parameters", String(t.n_params)],
+      ["Rounds", `${t.current_round} of ${t.rounds_total}`], ["Initial model", el("code", {}, t.model_cid)]]
+      .flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+    table("Partners and their contribution shares", ["Partner", "Key received", "Final share"],
+      t.partners.map((p) => [el("code", {}, p.address), p.has_key ? "yes" : "no",
+        finals[p.address] !== undefined ? pct(finals[p.address]) : "—"])),
+    table("Rounds", ["Round", "State", "Shares", "Federated AUC", "Aggregate", "Closed"], t.rounds.map(round)),
+    el("figure", {}, el("img", { id: "convergence", src: `/fl/tasks/${encodeURIComponent(id)}/plot.png`,
+      alt: `Convergence of ${t.name}: AUC per round, federated against each partner's local-only model` }),
+    el("figcaption", {}, "Convergence: AUC per round on each partner's held-out data")),
+    el("p", {}, el("a", { href: "/web/fl.html" }, "All tasks")));
+}
+
+const id = param("task");
+(id ? task(id) : tasks()).catch(showError);

@@ -1,0 +1,119 @@
+// My licences: redeem one with a Redeem voucher signed in the wallet, then download / call / run.
+import { api, getConfig, runWith } from "../api.js";
+import { busy, el, header, requireSignIn, showError, showInfo, table, when } from "../ui.js";
+import { unzip } from "../unzip.js";
+import { bytes32, signTypedData } from "../wallet.js";
+
+header();
+const s = requireSignIn();
+const list = document.getElementById("licences");
+const delivery = document.getElementById("delivery");
+let lastNonce = 0;
+const purposeSelect = el("select", { id: "purpose", name: "purpose" },
+  ["download", "call", "run"].map((p) => el("option", { value: p }, p)));
+
+// the EIP-712 Redeem voucher, as eth_signTypedData_v4 takes it (domain and types come from the API)
+async function voucherDocument(licenceId, nonce, deadline, purpose) {
+  const cfg = await getConfig();
+  return {
+    types: {
+      EIP712Domain: [{ name: "name", type: "string" }, { name: "version", type: "string" },
+        { name: "chainId", type: "uint256" }, { name: "verifyingContract", type: "address" }],
+      Redeem: cfg.eip712.types.Redeem,
+    },
+    primaryType: "Redeem",
+    domain: { ...cfg.eip712.domain, chainId: cfg.chain_id, verifyingContract: cfg.contracts.Licensing },
+    message: { licenceId: BigInt(licenceId).toString(), nonce, deadline, purpose: bytes32(purpose) },
+  };
+}
+
+// a heat-map result: every map in the archive, shown on the page
+async function maps(zip) {
+  const files = await unzip(zip);
+  const pngs = Object.keys(files).filter((n) => n.endsWith(".png")).sort();
+  return el("div", { class: "maps" }, pngs.map((name) => el("figure", {},
+    el("img", { src: URL.createObjectURL(files[name]), alt: `heat map ${name}` }),
+    el("figcaption", {}, name.split("/").pop().replace(/\.png$/, "").replaceAll("_", " ")))));
+}
+
+// remote-run: the subscriber's data goes to the product, the result comes back
+function runForm(runUrl) {
+  const button = el("button", { type: "submit" }, "Run the product on it");
+  const output = el("div", { id: "run-result", "aria-live": "polite" });
+  const form = el("form", { id: "run" }, el("h3", {}, "Run it on your data"),
+    el("label", {}, "Your data file ", el("input", { type: "file", name: "file", required: true })), button, output);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(button, async () => {
+      output.replaceChildren();
+      const result = await runWith(runUrl, new FormData(form).get("file"));
+      const csv = result.type.startsWith("text/csv");
+      const name = csv ? "result.csv" : "result.zip";
+      output.replaceChildren(el("p", {}, el("a", { href: URL.createObjectURL(result), download: name },
+        `Download the result (${name}, ${result.size} bytes)`)));
+      if (csv) output.append(el("pre", {}, (await result.text()).split("\n").slice(0, 6).join("\n")));
+      else output.append(await maps(result));
+      showInfo("The product ran on your data.");
+    });
+  });
+  return form;
+}
+
+function showDelivery(lic, d) {
+  const parts = [el("h2", {}, `Delivery for licence of product ${lic.product_id}`)];
+  if (d.run_url) {
+    parts.push(el("p", {}, `This application runs at the marketplace: the link works for ${d.expires_in} s.`),
+      runForm(d.run_url));
+  } else {
+    parts.push(el("p", {}, el("a", { id: "download", href: d.url, download: d.cid },
+      d.encrypted ? "Download (encrypted)" : "Download"),
+    ` — the link works for ${d.expires_in} s. SHA-256 of the content: `, el("code", {}, d.sha256), "."));
+  }
+  if (d.encrypted && !d.run_url) {
+    parts.push(el("p", {}, "This product is encrypted (AES-256-GCM). Its content key, wrapped to your wallet's " +
+      "public key, is below: decrypt the download with the GridMart command line and your wallet key."),
+    el("details", {}, el("summary", {}, "Wrapped content key"), el("code", { class: "wrap" }, d.wrapped_key)));
+  }
+  delivery.replaceChildren(...parts);
+}
+
+async function redeem(lic, purpose) {
+  delivery.replaceChildren();
+  const nonce = Math.max(Date.now() * 1000, lastNonce + 1);  // unique per holder
+  lastNonce = nonce;
+  const deadline = Math.floor(Date.now() / 1000) + 300;
+  showInfo("Please sign the redeem voucher in your wallet…");
+  const signature = await signTypedData(s.address, await voucherDocument(lic.id, nonce, deadline, purpose));
+  showInfo("Redeeming…");
+  const d = await api("POST", "/redeem", { json: { licence_id: lic.id, nonce, deadline, purpose, signature } });
+  showDelivery(lic, d);
+  await render();
+  showInfo("Redeemed: your delivery link is ready.");
+}
+
+function state(lic) {
+  if (lic.revoked) return "revoked";
+  return lic.active ? "active" : "used up or expired";
+}
+
+async function render() {
+  const licences = await api("GET", "/licences");
+  if (!licences.length) {
+    list.replaceChildren(el("p", {}, "You hold no licence yet: buy one from the ",
+      el("a", { href: "/" }, "catalogue"), "."));
+    return;
+  }
+  const rows = licences.map((lic) => {
+    const button = el("button", { type: "button", "data-licence": lic.id, disabled: lic.revoked },
+      "Sign voucher and redeem");
+    button.addEventListener("click", () => busy(button, () => redeem(lic, purposeSelect.value)));
+    return [el("a", { href: `/web/product.html?id=${lic.product_id}` }, `Product ${lic.product_id}`),
+      el("code", { title: lic.id }, `${lic.id.slice(0, 10)}…`),
+      lic.expires_at ? when(lic.expires_at) : "—",
+      lic.expires_at && !lic.uses_left ? "—" : String(lic.uses_left), state(lic), button];
+  });
+  list.replaceChildren(el("label", {}, "Purpose of use ", purposeSelect),
+    table("Your licences", ["Product", "Licence", "Expires", "Uses left", "State", ""], rows));
+}
+
+if (s) render().catch(showError);

@@ -1,0 +1,68 @@
+// The member's wallet through the standard EIP-1193 provider (window.ethereum).
+
+export class WalletError extends Error {}
+
+function provider() {
+  if (!window.ethereum) {
+    throw new WalletError("no wallet found: install a browser wallet such as MetaMask, then reload this page");
+  }
+  return window.ethereum;
+}
+
+function explain(err, method) {
+  if (err instanceof WalletError) return err;
+  if (err && err.code === 4001) return new WalletError("you rejected the request in your wallet: nothing was signed");
+  if (err && (err.code === 4200 || err.code === -32601) && method === "eth_signTransaction") {
+    return new WalletError("your wallet only sends transactions itself and cannot hand a signed one to the " +
+      "marketplace (MetaMask, for one): buy and set plans with the gridmart command line, or a wallet that " +
+      "supports eth_signTransaction");
+  }
+  if (err && (err.code === 4200 || err.code === -32601)) {
+    return new WalletError(`your wallet does not support ${method}, which the marketplace needs`);
+  }
+  return new WalletError(`the wallet refused: ${err && err.message ? err.message : err}`);
+}
+
+async function call(method, params) {
+  try {
+    return await provider().request({ method, params });
+  } catch (err) {
+    throw explain(err, method);
+  }
+}
+
+export async function connect() {
+  const [address] = await call("eth_requestAccounts");
+  if (!address) throw new WalletError("the wallet shared no account");
+  return address;
+}
+
+function utf8Hex(text) {
+  return "0x" + Array.from(new TextEncoder().encode(text), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function personalSign(address, message) {
+  return call("personal_sign", [utf8Hex(message), address]);
+}
+
+export function signTypedData(address, document) {
+  return call("eth_signTypedData_v4", [address, JSON.stringify(document)]);
+}
+
+const hex = (n) => "0x" + BigInt(n).toString(16);
+
+// A transaction prepared by the marketplace (POST /tx/prepare), as JSON-RPC quantities.
+export function signTransaction(address, tx) {
+  return call("eth_signTransaction", [{
+    from: address, to: tx.to, data: tx.data, value: hex(tx.value), gas: hex(tx.gas), nonce: hex(tx.nonce),
+    maxFeePerGas: hex(tx.maxFeePerGas), maxPriorityFeePerGas: hex(tx.maxPriorityFeePerGas),
+    chainId: hex(tx.chainId), type: hex(tx.type),
+  }]);
+}
+
+// bytes32 of a short text, right-padded with zeros (the Redeem voucher's purpose)
+export function bytes32(text) {
+  const h = utf8Hex(text).slice(2);
+  if (h.length > 64) throw new WalletError("the purpose must fit in 32 bytes");
+  return "0x" + h.padEnd(64, "0");
+}
