@@ -51,6 +51,7 @@ contract FederatedRegistry is AccessControl {
     event RoundRecorded(
         uint256 indexed taskId, uint256 indexed round, bytes modelCid, address[] partners, uint64[] sampleCounts, uint16[] sharesBps
     );
+    event TaskFunded(uint256 indexed taskId, uint256 amount);
     event TaskFinalized(uint256 indexed taskId, uint256 indexed certificateId);
     event RewardPaid(uint256 indexed taskId, address indexed partner, uint256 amount);
 
@@ -89,15 +90,34 @@ contract FederatedRegistry is AccessControl {
         emit TaskOpened(taskId, productId, msg.sender, rewardPool, specHash);
     }
 
+    /**
+     * @notice Open a task for `owner`, attested by the coordinator (the owner signed its request
+     * to the coordinator off chain). Its product is fixed at finalisation; its pool starts empty.
+     */
+    function openTaskFor(address owner, bytes32 specHash) external onlyRole(COORDINATOR_ROLE) returns (uint256 taskId) {
+        if (!members.isActiveWithRole(owner, MemberRoles.PUBLISHER)) revert NotActiveMember(owner);
+        taskId = ++taskCount;
+        _tasks[taskId] = Task(owner, 0, 0, TaskStatus.Open, 0, 0, 0, specHash);
+        emit TaskOpened(taskId, 0, owner, 0, specHash);
+    }
+
+    /// @notice Add `amount` of your points to the reward pool of your open task.
+    function fundTask(uint256 taskId, uint128 amount) external {
+        Task storage t = _open(taskId);
+        if (msg.sender != t.owner) revert Unauthorized(msg.sender);
+        t.rewardPool += amount;
+        points.move(msg.sender, address(this), amount);
+        emit TaskFunded(taskId, amount);
+    }
+
     /// @notice Join an open task as a training partner (any active member).
     function join(uint256 taskId) external {
-        Task storage t = _open(taskId);
-        if (!members.isActiveWithRole(msg.sender, 0)) revert NotActiveMember(msg.sender);
-        if (_partnerBps[taskId][msg.sender] != 0) revert AlreadyJoined(taskId, msg.sender);
-        if (t.owner == address(0)) revert UnknownTask(taskId);
-        _partnerBps[taskId][msg.sender] = 1;
-        _partners[taskId].push(msg.sender);
-        emit PartnerJoined(taskId, msg.sender);
+        _join(taskId, msg.sender);
+    }
+
+    /// @notice Add `partner` to a task, attested by the coordinator (the partner signed its join request).
+    function addPartner(uint256 taskId, address partner) external onlyRole(COORDINATOR_ROLE) {
+        _join(taskId, partner);
     }
 
     /**
@@ -132,7 +152,12 @@ contract FederatedRegistry is AccessControl {
         Task storage t = _open(taskId);
         if (msg.sender != t.owner && !hasRole(COORDINATOR_ROLE, msg.sender)) revert Unauthorized(msg.sender);
         if (t.rounds == 0) revert NoRounds(taskId);
-        if (products.certificate(certificateId).productId != t.productId) revert WrongCertificate(taskId, certificateId);
+        ProductRegistry.Certificate memory c = products.certificate(certificateId);
+        bool fits = t.productId == 0
+            ? c.publisher == t.owner && c.kind == ProductRegistry.Kind.Tool
+            : c.productId == t.productId;
+        if (!fits) revert WrongCertificate(taskId, certificateId);
+        if (t.productId == 0) t.productId = c.productId;
         t.status = TaskStatus.Finalized;
         t.finalCertificate = uint32(certificateId);
         emit TaskFinalized(taskId, certificateId);
@@ -168,6 +193,15 @@ contract FederatedRegistry is AccessControl {
     /// @notice keccak256 of the aggregated model CID recorded for `round`.
     function roundModel(uint256 taskId, uint256 round) external view returns (bytes32) {
         return _roundModel[taskId][round];
+    }
+
+    function _join(uint256 taskId, address partner) private {
+        _open(taskId);
+        if (!members.isActiveWithRole(partner, 0)) revert NotActiveMember(partner);
+        if (_partnerBps[taskId][partner] != 0) revert AlreadyJoined(taskId, partner);
+        _partnerBps[taskId][partner] = 1;
+        _partners[taskId].push(partner);
+        emit PartnerJoined(taskId, partner);
     }
 
     function _addShares(uint256 taskId, address[] calldata partners, uint16[] calldata sharesBps) private {

@@ -279,8 +279,20 @@ class FederatedRegistryClient(ContractClient):
         receipt = self._send("openTask", product_id, reward_pool, spec_hash)
         return self.events(receipt, "TaskOpened")[0]["taskId"], receipt
 
+    def open_task_for(self, owner: str, spec_hash: bytes) -> tuple[int, TxReceipt]:
+        """Coordinator: open a task on `owner`'s signed request (product fixed at finalisation)."""
+        receipt = self._send("openTaskFor", owner, spec_hash)
+        return self.events(receipt, "TaskOpened")[0]["taskId"], receipt
+
+    def fund_task(self, task_id: int, amount: int) -> TxReceipt:
+        return self._send("fundTask", task_id, amount)
+
     def join(self, task_id: int) -> TxReceipt:
         return self._send("join", task_id)
+
+    def add_partner(self, task_id: int, partner: str) -> TxReceipt:
+        """Coordinator: add a partner on its signed join request."""
+        return self._send("addPartner", task_id, partner)
 
     def record_round(self, task_id: int, round_no: int, model_cid: bytes, partners: list[str],
                      sample_counts: list[int], shares_bps: list[int]) -> TxReceipt:

@@ -123,3 +123,33 @@ def test_anchor_rules(gm, member):
     with pytest.raises(ContractRevert) as err:
         gm.usage.anchor(b"\x01" * 32, 1, 5, 1)
     assert err.value.error_name == "InvalidWindow"
+
+
+def test_coordinator_attested_task_binds_its_product_at_finalisation(gm, member):
+    owner, as_owner = member(Role.PUBLISHER)
+    partners = [member(Role.SUBSCRIBER) for _ in range(2)]
+    _, as_stranger = member(Role.PUBLISHER)
+    with pytest.raises(ContractRevert) as err:  # only the coordinator attests
+        as_stranger.federated.open_task_for(owner.address, b"\x01" * 32)
+    assert err.value.error_name == "AccessControlUnauthorizedAccount"
+    task_id, _ = gm.federated.open_task_for(owner.address, b"\x02" * 32)
+    with pytest.raises(ContractRevert) as err:
+        as_stranger.federated.fund_task(task_id, 10)
+    assert err.value.error_name == "Unauthorized"
+    as_owner.federated.fund_task(task_id, 60)
+    assert gm.points.balance_of(owner.address) == 440
+    for account, _ in partners:
+        gm.federated.add_partner(task_id, account.address)
+    with pytest.raises(ContractRevert) as err:
+        gm.federated.add_partner(task_id, partners[0][0].address)
+    assert err.value.error_name == "AlreadyJoined"
+    gm.federated.record_round(task_id, 1, CID, [a.address for a, _ in partners], [300, 100], [7500, 2500])
+    data_cert = publish(gm, owner, kind=Kind.DATA)
+    with pytest.raises(ContractRevert) as err:  # the final model must be the owner's tool product
+        as_owner.federated.finalize(task_id, data_cert)
+    assert err.value.error_name == "WrongCertificate"
+    tool_cert = publish(gm, owner, kind=Kind.TOOL)
+    as_owner.federated.finalize(task_id, tool_cert)
+    task = gm.federated.task(task_id)
+    assert task["product_id"] == tool_cert and task["final_certificate"] == tool_cert
+    assert [gm.points.balance_of(a.address) for a, _ in partners] == [545, 515]
