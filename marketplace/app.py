@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from ledger_node import typed_data
 from ledger_node.errors import ChainUnavailable, GridMartError
 
-from .api import auth, market, operator
+from .api import audit, auth, market, operator
 from .web import routes as web_routes
 from .services import usage
 from .services.context import Context
@@ -94,5 +94,6 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
     app.include_router(auth.router)
     app.include_router(operator.router)
     app.include_router(market.router)
+    app.include_router(audit.router)
     app.include_router(web_routes.router)
     return app

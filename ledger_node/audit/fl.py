@@ -1,0 +1,64 @@
+"""Audit a federated-learning task: rounds, aggregated-model CIDs, contribution shares, rewards paid."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from eth_utils import keccak
+
+from ..content import cid_from_bytes
+from .ledger import Ledger, NotOnChain
+from .result import Report
+
+TOTAL_BPS = 10_000
+
+
+def audit_fl(ledger: Ledger, task_id: int) -> Report:
+    opened = ledger.events("federated", "TaskOpened", taskId=task_id)
+    if not opened:
+        raise NotOnChain(f"no federated task {task_id} on chain: check the task id")
+    o = opened[0]
+    pool = o.args["rewardPool"]
+    r = Report(f"federated task {task_id} (product {o.args['productId']})")
+    r.check("task opened", True, f"by {o.args['owner']}, reward pool {pool} points", o.tx, o.block)
+    joined = [e.args["partner"] for e in ledger.events("federated", "PartnerJoined", taskId=task_id)]
+    rounds = ledger.events("federated", "RoundRecorded", taskId=task_id)
+    totals: dict[str, int] = defaultdict(int)
+    facts = []
+    for i, e in enumerate(rounds, start=1):
+        a = e.args
+        shares = sum(a["sharesBps"])
+        for partner, bps in zip(a["partners"], a["sharesBps"]):
+            totals[partner] += bps
+        model_ok = ledger.gm.federated.round_model(task_id, a["round"]) == keccak(a["modelCid"])
+        ok = a["round"] == i and shares == TOTAL_BPS and model_ok and set(a["partners"]) <= set(joined)
+        cid = cid_from_bytes(a["modelCid"])
+        r.check(f"round {a['round']}", ok, f"model {cid}; shares sum {shares} of {TOTAL_BPS}; "
+                f"partners joined: {set(a['partners']) <= set(joined)}; stored model hash matches: {model_ok}", e.tx, e.block)
+        facts.append({"round": a["round"], "model_cid": cid, "partners": [
+            {"partner": p, "samples": n, "share_bps": b} for p, n, b in zip(a["partners"], a["sampleCounts"], a["sharesBps"])],
+            **ledger.stamp(e)})
+    r.facts["rounds"] = facts
+    onchain = ledger.gm.federated.contributions(task_id)
+    r.check("contribution shares replayed = contract totals", {p: b for p, b in onchain.items() if b} == dict(totals),
+            f"{dict(totals)}")
+    finals = ledger.events("federated", "TaskFinalized", taskId=task_id)
+    if finals:
+        _rewards(ledger, r, task_id, finals[0], pool, dict(totals), o.args["owner"])
+    r.facts["status"] = "finalized" if finals else "open"
+    return r
+
+
+def _rewards(ledger: Ledger, r: Report, task_id: int, final, pool: int, totals: dict[str, int], owner: str) -> None:
+    """Each partner gets floor(pool * its bps / all bps), as a real point transfer; the rest returns to the owner."""
+    all_bps = sum(totals.values())
+    paid = {e.args["partner"]: e.args["amount"] for e in ledger.events("federated", "RewardPaid", taskId=task_id)}
+    due = {p: pool * b // all_bps for p, b in totals.items() if pool * b // all_bps}
+    moves = [(e.args["from"], e.args["to"], e.args["amount"]) for e in ledger.tx_events(final.tx)
+             if e.contract == "points" and e.name == "Transfer"]
+    contract = ledger.gm.federated.address
+    transfers = {to: amount for src, to, amount in moves if src == contract and to in due}
+    refund = sum(amount for src, to, amount in moves if src == contract and to == owner and to not in due)
+    ok = paid == due and transfers == due and sum(due.values()) + refund == pool
+    r.check("rewards paid pro rata", ok, f"due {due}; paid {paid}; refund to owner {refund}; pool {pool}",
+            final.tx, final.block)
+    r.facts["final_certificate"] = final.args["certificateId"]
