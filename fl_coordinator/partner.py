@@ -165,6 +165,7 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
     dp = DPConfig(**task["dp"]) if task["dp"] else None
     dp_rng = np.random.default_rng([task["seed"], int(coord.address, 16) % 2 ** 32])
     local = from_architecture(arch, w0, **params)
+    log(f"ready: key received for {keyset.name} context {keyset.fingerprint[:12]}, waiting for round 1")
     result = PartnerResult(weights=w0)
     global_w = w0
     for r in range(1, task["rounds_total"] + 1):

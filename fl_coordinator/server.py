@@ -10,6 +10,7 @@ import argparse
 import base64
 import binascii
 import json
+import logging
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from fl_coordinator.plot import render
 from fl_coordinator.service import TaskService
 
 TICK_SECONDS = 0.05
+log = logging.getLogger(__name__)
 
 
 class CreateTask(BaseModel):
@@ -167,25 +169,46 @@ def build_router() -> APIRouter:
     return r
 
 
-def create_app(service: TaskService, verifier: Verifier | None = None) -> FastAPI:
-    """The coordinator app; a background ticker closes rounds at their deadline."""
-    stop = threading.Event()
+class DeadlineTicker:
+    """Closes rounds at their deadline. A mounted sub-app gets no lifespan events,
+    so a host app (the marketplace) starts and stops this in its own lifespan."""
 
-    def ticker():
-        while not stop.wait(TICK_SECONDS):
-            service.tick()
+    def __init__(self, service: TaskService, period: float = TICK_SECONDS):
+        self.service, self.period = service, period
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                self.service.tick()
+            except Exception:  # keep closing other rounds; the failure is logged
+                log.exception("deadline tick failed")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fl-deadlines", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
+
+
+def create_app(service: TaskService, verifier: Verifier | None = None) -> FastAPI:
+    """The coordinator app (routes under /fl) with its deadline ticker."""
+    ticker = DeadlineTicker(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        thread = threading.Thread(target=ticker, name="fl-deadlines", daemon=True)
-        thread.start()
+        ticker.start()
         yield
-        stop.set()
-        thread.join(timeout=2)
+        ticker.stop()
 
     app = FastAPI(title="GridMart FL coordinator", lifespan=lifespan)
     app.state.service = service
     app.state.verifier = verifier or Verifier(clock=service.clock)
+    app.state.ticker = ticker
 
     @app.exception_handler(FLError)
     async def _fl_error(request: Request, exc: FLError):

@@ -48,6 +48,7 @@ class Round:
     sample_counts: list[int] = field(default_factory=list)
     shares_bps: list[int] = field(default_factory=list)
     aggregate_seconds: float | None = None
+    aggregated_at: float | None = None
     metrics: dict[str, dict] = field(default_factory=dict)
     ledger_error: str | None = None
 
@@ -58,7 +59,7 @@ class Round:
                 "refused": self.refused, "aggregate_cid": self.aggregate_cid,
                 "partners": self.partners, "sample_counts": self.sample_counts,
                 "shares_bps": self.shares_bps, "aggregate_seconds": self.aggregate_seconds,
-                "metrics": self.metrics, "ledger_error": self.ledger_error}
+                "aggregated_at": self.aggregated_at, "metrics": self.metrics, "ledger_error": self.ledger_error}
 
 
 @dataclass
@@ -317,6 +318,7 @@ class TaskService:
         with self._lock:
             rnd.aggregate_cid, rnd.partners, rnd.sample_counts = cid, partners, counts
             rnd.shares_bps, rnd.aggregate_seconds, rnd.state = shares, seconds, "aggregated"
+            rnd.aggregated_at = self.clock()
             shutil.rmtree(self.spool / task.task_id / str(rnd.number), ignore_errors=True)
             last = rnd.number == task.rounds_total
             if last:

@@ -36,6 +36,17 @@ def child_env(home: Path) -> dict:
 
 
 @pytest.fixture
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def cli_env(tmp_path) -> dict:
+    """Environment for CLI child processes: repo on PYTHONPATH, a private GRIDMART_HOME."""
+    return child_env(tmp_path / "client-home")
+
+
+@pytest.fixture
 def wallets():
     return [Account.create() for _ in range(6)]
 

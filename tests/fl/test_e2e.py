@@ -18,7 +18,6 @@ from eth_account import Account
 
 from analytics.data.sgcc import generate_sgcc
 from fl_coordinator import he
-from tests.fl.conftest import ROOT, child_env
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "marketplace.cli.main", "fl"]
@@ -28,15 +27,15 @@ PROVINCES = [dict(n=700, theft_rate=0.10, seed=11, consumption_scale=1.0),
              dict(n=400, theft_rate=0.09, seed=14, consumption_scale=1.2)]
 
 
-def _run(args, env, timeout=180):
-    out = subprocess.run(CLI + args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+def _run(args, env, cwd, timeout=180):
+    out = subprocess.run(CLI + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 
 
-def test_cli_partners_train_over_http(coordinator_process, tmp_path):
+def test_cli_partners_train_over_http(coordinator_process, tmp_path, cli_env, repo_root):
     url, coord_home = coordinator_process
-    env = child_env(tmp_path / "client-home")
+    env, root = cli_env, repo_root
     keys = []
     for i in range(5):
         k = tmp_path / f"wallet{i}.key"
@@ -51,19 +50,26 @@ def test_cli_partners_train_over_http(coordinator_process, tmp_path):
     secret = tmp_path / "owner" / "he.secret"
     common = ["--coordinator", url]
     task = _run(["create", *common, "--key-file", str(keys[0]), "--secret", str(secret),
-                 "--rounds", "3", "--min-partners", "3", "--round-seconds", "25",
-                 "--hidden", "8", "--epochs", "2"], env).strip().splitlines()[-1]
+                 "--rounds", "3", "--min-partners", "3", "--round-seconds", "12",
+                 "--hidden", "8", "--epochs", "2"], env, root).strip().splitlines()[-1]
     assert task.startswith("0x") and len(task) == 66
 
     joins = [subprocess.Popen(CLI + ["join", *common, "--key-file", str(k), "--task", task],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                              cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
              for k in keys[1:]]
-    for p in joins:
-        assert p.wait(timeout=120) == 0, p.stdout.read().decode()
+    try:
+        for p in joins:
+            assert p.wait(timeout=120) == 0, p.stdout.read().decode()
+    finally:
+        for p in joins:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     granted = _run(["grant", *common, "--key-file", str(keys[0]), "--task", task, "--secret", str(secret),
-                    "--wait-partners", "4", "--start"], env)
-    assert granted.count("sealed key for") == 4 and "round 1 open" in granted
+                    "--wait-partners", "4"], env, root)
+    assert granted.count("sealed key for") == 4
 
+    # partners start first (cold start of the CLI is slow on 2 cores) and wait for round 1
     outs = [tmp_path / f"result{i}.json" for i in range(4)]
     trainers = []
     try:
@@ -72,12 +78,20 @@ def test_cli_partners_train_over_http(coordinator_process, tmp_path):
             trainers.append(subprocess.Popen(
                 CLI + ["train", *common, "--key-file", str(k), "--task", task, "--data", str(csv),
                        "--out", str(out), *extra],
-                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-        logs = []
-        for p in trainers:
-            stdout, _ = p.communicate(timeout=240)
-            logs.append(stdout.decode())
-            assert p.returncode == 0, stdout.decode()
+                cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        logs = [[] for _ in trainers]
+        for p, log in zip(trainers, logs):
+            for line in p.stdout:
+                log.append(line)
+                if line.startswith("ready:"):
+                    break
+            assert log and log[-1].startswith("ready:"), "".join(log)
+        assert "round 1 open" in _run(["grant", *common, "--key-file", str(keys[0]), "--task", task,
+                                       "--secret", str(secret), "--start"], env, root)
+        for p, log in zip(trainers, logs):
+            rest, _ = p.communicate(timeout=240)
+            log.append(rest)
+            assert p.returncode == 0, "".join(log)
     finally:
         for p in trainers:
             if p.poll() is None:
@@ -102,9 +116,8 @@ def test_cli_partners_train_over_http(coordinator_process, tmp_path):
     ledger = httpx.get(f"{url}/fl/tasks/{task}/ledger").json()
     assert [e["event"] for e in ledger].count("record_round") == 3 and ledger[-1]["event"] == "finalize"
 
-    png = tmp_path / "conv.png"
-    _run(["plot", *common, "--task", task, "--out", str(png)], env)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png = httpx.get(f"{url}/fl/tasks/{task}/plot.png").content
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
     # the coordinator holds the public context only, and cannot decrypt what it aggregated
     ctx_bytes = httpx.get(f"{url}/fl/tasks/{task}/blobs/{view['context_cid']}").content
@@ -114,10 +127,15 @@ def test_cli_partners_train_over_http(coordinator_process, tmp_path):
     with pytest.raises(ValueError, match="secret"):
         ts.ckks_vector_from(ctx, agg.chunks[0]).decrypt()
     owner_keys = he.load_secret(secret.read_bytes())
+    final = json.loads(_run(["final", *common, "--task", task, "--secret", str(secret),
+                             "--out", str(tmp_path / "model.json")], env, root).splitlines()[-1])
+    assert final["encrypted_model_cid"] == r3["aggregate_cid"]
+    assert json.loads((tmp_path / "model.json").read_text())["weights"] == finals[0].tolist()
     assert np.abs(owner_keys.decrypt(agg.to_bytes()) - finals[0]).max() == 0
     # and no piece of the secret key is anywhere in the coordinator's files
-    sk = owner_keys.secret_bytes
-    probes = [sk[i:i + 64] for i in range(1000, len(sk) - 64, len(sk) // 8)]
+    sk, pk = owner_keys.secret_bytes, owner_keys.public_bytes
+    probes = [w for w in (sk[i:i + 64] for i in range(0, len(sk) - 64, 997)) if w not in pk]
+    assert len(probes) > 100  # windows of the secret serialization that the public part lacks
     for f in Path(coord_home).rglob("*"):
         if f.is_file():
             data = f.read_bytes()
