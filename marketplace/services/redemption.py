@@ -69,23 +69,23 @@ def _verify(ctx: Context, voucher: Voucher, signature: str) -> tuple[bytes, str]
 
 def redeem_from_index(ctx: Context, session: Session, voucher: Voucher, signature: str) -> dict[str, Any] | None:
     """The hot path (time plans, current index, no chain round trip); None when it does not apply."""
-    _, signer = _verify(ctx, voucher, signature)
-    fast = _time_plan_from_index(ctx, session, voucher)
-    if fast is None:
-        return None
-    holder, product_id = fast
-    if signer != holder:
-        raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
-    return delivery_for(ctx, session, product_id, holder, _record(session, voucher, holder, product_id, tx=None))
+    return _redeem(ctx, session, voucher, signature, chain_fallback=False)
 
 
 def redeem(ctx: Context, session: Session, voucher: Voucher, signature: str) -> dict[str, Any]:
     """Check the voucher, spend it, record usage; return delivery instructions."""
-    fast = redeem_from_index(ctx, session, voucher, signature)
+    return _redeem(ctx, session, voucher, signature, chain_fallback=True)
+
+
+def _redeem(ctx: Context, session: Session, voucher: Voucher, signature: str, chain_fallback: bool) -> dict | None:
+    sig, signer = _verify(ctx, voucher, signature)  # once per request, whichever path answers
+    fast = _time_plan_from_index(ctx, session, voucher)
     if fast is not None:
-        return fast
-    sig, signer = _verify(ctx, voucher, signature)
-    return _redeem_on_chain(ctx, session, voucher, sig, signer)
+        holder, product_id = fast
+        if signer != holder:
+            raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
+        return delivery_for(ctx, session, product_id, holder, _record(session, voucher, holder, product_id, tx=None))
+    return _redeem_on_chain(ctx, session, voucher, sig, signer) if chain_fallback else None
 
 
 def _time_plan_from_index(ctx: Context, session: Session, voucher: Voucher) -> tuple[str, int] | None:
