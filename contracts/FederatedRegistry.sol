@@ -92,13 +92,22 @@ contract FederatedRegistry is AccessControl {
 
     /**
      * @notice Open a task for `owner`, attested by the coordinator (the owner signed its request
-     * to the coordinator off chain). Its product is fixed at finalisation; its pool starts empty.
+     * to the coordinator off chain). `productId` is the owner's tool product the task trains a new
+     * version of, or 0 to fix it at finalisation. The pool starts empty (see fundTask).
      */
-    function openTaskFor(address owner, bytes32 specHash) external onlyRole(COORDINATOR_ROLE) returns (uint256 taskId) {
+    function openTaskFor(address owner, uint256 productId, bytes32 specHash)
+        external
+        onlyRole(COORDINATOR_ROLE)
+        returns (uint256 taskId)
+    {
         if (!members.isActiveWithRole(owner, MemberRoles.PUBLISHER)) revert NotActiveMember(owner);
+        if (productId != 0) {
+            ProductRegistry.Certificate memory c = products.certificate(productId);
+            if (c.publisher != owner || c.kind != ProductRegistry.Kind.Tool) revert NotToolPublisher(productId, owner);
+        }
         taskId = ++taskCount;
-        _tasks[taskId] = Task(owner, 0, 0, TaskStatus.Open, 0, 0, 0, specHash);
-        emit TaskOpened(taskId, 0, owner, 0, specHash);
+        _tasks[taskId] = Task(owner, uint32(productId), 0, TaskStatus.Open, 0, 0, 0, specHash);
+        emit TaskOpened(taskId, productId, owner, 0, specHash);
     }
 
     /// @notice Add `amount` of your points to the reward pool of your open task.

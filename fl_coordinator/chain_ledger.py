@@ -2,10 +2,11 @@
 
 Tasks and joins arrive at the coordinator as requests signed by the owner's and the
 partners' wallets; the coordinator attests them on chain (`openTaskFor`, `addPartner`),
-then records every round: the aggregated model's CID and each partner's sample count
-and share. Paying the reward pool needs the final model certified as a new version of
-the owner's tool product (signed by the owner), so the owner closes the task with
-`FederatedRegistry.finalize(taskId, certificateId)` after publishing it.
+records every round (the aggregated model's CID, each partner's sample count and
+share), and, once the owner has certified the final model as a new version of the
+task's tool product, finalises the task, which pays the reward pool out pro rata.
+The chain's own rules (active members only, the owner's tool product only) surface
+as errors.Refused with the reason.
 """
 from __future__ import annotations
 
@@ -15,16 +16,35 @@ from typing import Sequence
 
 from eth_utils import keccak
 
+from fl_coordinator.errors import Refused
 from ledger_node.content.cid import cid_to_bytes
 from ledger_node.contracts import GridMart
+from ledger_node.errors import ContractRevert
 
 log = logging.getLogger("gridmart.fl.chain")
+
+REFUSALS = {  # contract error -> (HTTP status, what the caller should know)
+    "NotActiveMember": (403, "{0} is not an active member with the needed role on chain; "
+                             "ask the operator to admit it (task owners must be publishers)"),
+    "NotToolPublisher": (403, "product {0} is not a tool product published by {1}"),
+    "WrongCertificate": (409, "certificate {1} is not a version of this task's tool product "
+                              "(or not the owner's tool)"),
+    "NoRounds": (409, "no round of task {0} is recorded yet"),
+    "TaskClosed": (409, "task {0} is already finalised on chain"),
+}
 
 
 def spec_hash(task_id: str) -> bytes:
     """The on-chain spec hash of a coordinator task id (its 32-byte hex form, else keccak)."""
     raw = task_id.removeprefix("0x")
     return bytes.fromhex(raw) if len(raw) == 64 else keccak(text=task_id)
+
+
+def _refusal(exc: ContractRevert) -> Exception:
+    if exc.error_name in REFUSALS:
+        status, text = REFUSALS[exc.error_name]
+        return Refused(text.format(*exc.error_args), status)
+    return exc
 
 
 class ChainLedger:
@@ -46,21 +66,46 @@ class ChainLedger:
                 self._ids[task_id] = match[0]
             return self._ids[task_id]
 
-    def open_task(self, task_id: str, owner: str, model_cid: str, context_cid: str,
+    def open_task(self, task_id: str, owner: str, product_id: int, model_cid: str, context_cid: str,
                   rounds: int, min_partners: int) -> None:
-        chain_id, _ = self.chain.federated.open_task_for(owner, spec_hash(task_id))
+        try:
+            chain_id, _ = self.chain.federated.open_task_for(owner, spec_hash(task_id), product_id)
+        except ContractRevert as exc:
+            raise _refusal(exc) from None
         with self._lock:
             self._ids[task_id] = chain_id
 
     def join(self, task_id: str, partner: str) -> None:
-        self.chain.federated.add_partner(self.chain_task_id(task_id), partner)
+        try:
+            self.chain.federated.add_partner(self.chain_task_id(task_id), partner)
+        except ContractRevert as exc:
+            if exc.error_name != "AlreadyJoined":
+                raise _refusal(exc) from None
 
     def record_round(self, task_id: str, round_no: int, model_cid: str, partners: Sequence[str],
                      sample_counts: Sequence[int], shares_bps: Sequence[int]) -> None:
-        self.chain.federated.record_round(self.chain_task_id(task_id), round_no, cid_to_bytes(model_cid),
-                                          list(partners), [int(n) for n in sample_counts],
-                                          [int(b) for b in shares_bps])
+        chain_id = self.chain_task_id(task_id)
+        if self.chain.federated.task(chain_id)["rounds"] >= round_no:
+            return  # recorded before a crash or a lost receipt
+        self.chain.federated.record_round(chain_id, round_no, cid_to_bytes(model_cid), list(partners),
+                                          [int(n) for n in sample_counts], [int(b) for b in shares_bps])
 
-    def finalize(self, task_id: str, final_model_cid: str, task_shares_bps: dict[str, int]) -> None:
-        log.info("task %s (chain id %s) trained; final model %s awaits the owner's certificate and finalize",
-                 task_id, self.chain_task_id(task_id), final_model_cid)
+    def finalize(self, task_id: str, certificate_id: int) -> dict[str, int]:
+        chain_id = self.chain_task_id(task_id)
+        try:
+            receipt = self.chain.federated.finalize(chain_id, certificate_id)
+        except ContractRevert as exc:
+            raise _refusal(exc) from None
+        paid = {e["partner"]: e["amount"] for e in self.chain.federated.events(receipt, "RewardPaid")}
+        log.info("task %s (chain id %s) finalised with certificate %s; paid %s",
+                 task_id, chain_id, certificate_id, paid)
+        return paid
+
+    def view(self, task_id: str) -> dict:
+        chain_id = self.chain_task_id(task_id)
+        task = self.chain.federated.task(chain_id)
+        return {"ledger": "chain", "contract": self.chain.federated.address, "chain_task_id": chain_id,
+                "owner": task["owner"], "product_id": task["product_id"], "rounds_recorded": task["rounds"],
+                "status": ["none", "open", "finalized"][task["status"]],
+                "final_certificate": task["final_certificate"], "reward_pool": task["reward_pool"],
+                "contributions_bps": self.chain.federated.contributions(chain_id)}

@@ -1,34 +1,46 @@
 """Where contribution shares are recorded: a small interface for the FederatedRegistry client.
 
-The coordinator calls these four methods at the matching protocol steps; the
-chain-backed implementation lives in ledger_node (issue #3). InMemoryLedger
-keeps the same calls in a list, for running without a chain and for tests.
+The coordinator calls these methods at the matching protocol steps; ChainLedger
+(fl_coordinator.chain_ledger) writes them to the FederatedRegistry contract.
+InMemoryLedger keeps the same calls in a list, for a coordinator run without a
+chain (and for tests of the protocol alone).
+
+Every method may raise errors.Refused to turn the request down (e.g. the chain says
+the caller is not an active member); the coordinator then changes nothing.
 """
 from __future__ import annotations
 
 import threading
 from typing import Protocol, Sequence
 
+from fl_coordinator.errors import Refused
+
 
 class ContributionLedger(Protocol):
-    def open_task(self, task_id: str, owner: str, model_cid: str, context_cid: str,
+    def open_task(self, task_id: str, owner: str, product_id: int, model_cid: str, context_cid: str,
                   rounds: int, min_partners: int) -> None:
-        """A task exists: its owner, initial model and public HE context (CIDs)."""
+        """A task exists: its owner, the tool product it trains a new version of (0 = chosen at
+        finalisation), its initial model and public HE context (CIDs)."""
 
     def join(self, task_id: str, partner: str) -> None:
-        """`partner` (checksum address) joined the task."""
+        """`partner` (checksum address) joined the task. Joining twice is not an error."""
 
     def record_round(self, task_id: str, round_no: int, model_cid: str, partners: Sequence[str],
                      sample_counts: Sequence[int], shares_bps: Sequence[int]) -> None:
         """One aggregated round: contributing partners, their sample counts and shares
-        (basis points, summing to 10,000), and the CID of the aggregated (encrypted) model."""
+        (basis points, summing to 10,000), and the CID of the aggregated (encrypted) model.
+        Recording a round that is already recorded is not an error (the coordinator retries)."""
 
-    def finalize(self, task_id: str, final_model_cid: str, task_shares_bps: dict[str, int]) -> None:
-        """The last round is aggregated; shares for the reward pool over all rounds."""
+    def finalize(self, task_id: str, certificate_id: int) -> dict[str, int]:
+        """Close the task with its final model, certified as `certificate_id`; pay the reward
+        pool pro rata to the partners' shares over all rounds. Returns points paid per partner."""
+
+    def view(self, task_id: str) -> dict:
+        """What the ledger holds about the task (for GET /fl/tasks/{id}/ledger)."""
 
 
 class InMemoryLedger:
-    """Records ledger calls in order; `events` is what a chain would hold."""
+    """Records ledger calls in order; `events` is what a chain would hold. No reward pool."""
 
     def __init__(self):
         self.events: list[tuple[str, dict]] = []
@@ -38,21 +50,27 @@ class InMemoryLedger:
         with self._lock:
             self.events.append((name, fields))
 
-    def open_task(self, task_id, owner, model_cid, context_cid, rounds, min_partners):
-        self._add("open_task", task_id=task_id, owner=owner, model_cid=model_cid,
+    def open_task(self, task_id, owner, product_id, model_cid, context_cid, rounds, min_partners):
+        self._add("open_task", task_id=task_id, owner=owner, product_id=product_id, model_cid=model_cid,
                   context_cid=context_cid, rounds=rounds, min_partners=min_partners)
 
     def join(self, task_id, partner):
         self._add("join", task_id=task_id, partner=partner)
 
     def record_round(self, task_id, round_no, model_cid, partners, sample_counts, shares_bps):
+        if any(n == "record_round" and f["task_id"] == task_id and f["round_no"] == round_no
+               for n, f in self.events):
+            return
         self._add("record_round", task_id=task_id, round_no=round_no, model_cid=model_cid,
                   partners=list(partners), sample_counts=list(sample_counts), shares_bps=list(shares_bps))
 
-    def finalize(self, task_id, final_model_cid, task_shares_bps):
-        self._add("finalize", task_id=task_id, final_model_cid=final_model_cid,
-                  task_shares_bps=dict(task_shares_bps))
+    def finalize(self, task_id, certificate_id):
+        if certificate_id <= 0:
+            raise Refused("certificate_id must be the certificate of the final model's version")
+        self._add("finalize", task_id=task_id, certificate_id=certificate_id)
+        return {}
 
-    def for_task(self, task_id: str) -> list[dict]:
+    def view(self, task_id: str) -> dict:
         with self._lock:
-            return [{"event": n, **f} for n, f in self.events if f["task_id"] == task_id]
+            return {"ledger": "memory",
+                    "events": [{"event": n, **f} for n, f in self.events if f["task_id"] == task_id]}

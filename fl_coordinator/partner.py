@@ -82,7 +82,9 @@ class Coordinator:
     # -- task owner ------------------------------------------------------------
     def create_task(self, *, name: str, model: FedMLPClassifier, keyset: he.SecretKeyset, rounds: int,
                     min_partners: int, round_seconds: float, training: dict | None = None,
-                    dp: DPConfig | None = None, seed: int = 0) -> dict:
+                    dp: DPConfig | None = None, seed: int = 0, product_id: int = 0) -> dict:
+        """Open a task (on chain too when the coordinator has one) training a new version of your
+        tool product `product_id` (0: name the product when you finalise)."""
         body = {"name": name, "architecture": model.architecture(),
                 "initial_weights": model.get_weights().tolist(), "backend": keyset.name,
                 "public_context": base64.b64encode(keyset.public_bytes).decode(),
@@ -90,7 +92,7 @@ class Coordinator:
                 "training": training or {k: getattr(model, k) for k in TRAINING_KEYS},
                 "dp": None if dp is None else {"clip": dp.clip, "noise_multiplier": dp.noise_multiplier,
                                                "delta": dp.delta},
-                "seed": seed}
+                "seed": seed, "product_id": product_id}
         return self._call("POST", "tasks", body)
 
     def grant_keys(self, task_id: str, keyset: he.SecretKeyset) -> list[str]:
@@ -105,6 +107,13 @@ class Coordinator:
 
     def start(self, task_id: str) -> dict:
         return self._call("POST", f"tasks/{task_id}/start")
+
+    def finalize(self, task_id: str, certificate_id: int) -> dict:
+        """Close the trained task with the certificate of its final model (pays the reward pool)."""
+        return self._call("POST", f"tasks/{task_id}/finalize", {"certificate_id": certificate_id})
+
+    def ledger(self, task_id: str) -> dict:
+        return self._call("GET", f"tasks/{task_id}/ledger", signed=False)
 
     # -- partner ------------------------------------------------------------------
     def join(self, task_id: str) -> dict:

@@ -43,6 +43,7 @@ class CreateTask(BaseModel):
     training: dict = Field(default_factory=dict)
     dp: dict | None = None
     seed: int = 0
+    product_id: int = Field(0, ge=0, description="your tool product this trains a new version of")
 
 
 class Join(BaseModel):
@@ -62,6 +63,10 @@ class Metrics(BaseModel):
     metrics: dict[str, Any]
 
 
+class Finalize(BaseModel):
+    certificate_id: int = Field(gt=0, description="certificate of the final model's product version")
+
+
 def _b64(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
@@ -72,7 +77,7 @@ def _b64(text: str, what: str) -> bytes:
 async def _signed(request: Request, schema: type[BaseModel] | None = None):
     """Verify the wallet signature; return (signer, parsed body)."""
     body = await request.body()
-    signer = request.app.state.verifier.verify(request.method, request.url.path, body, request.headers)
+    signer = request.app.state.fl_verifier.verify(request.method, request.url.path, body, request.headers)
     if schema is None:
         return signer, None
     try:
@@ -86,7 +91,7 @@ def build_router() -> APIRouter:
     r = APIRouter(prefix="/fl")
 
     def svc(request: Request) -> TaskService:
-        return request.app.state.service
+        return request.app.state.fl_service
 
     @r.get("/health")
     def health():
@@ -103,7 +108,7 @@ def build_router() -> APIRouter:
             owner, name=body.name, architecture=body.architecture, initial_weights=body.initial_weights,
             backend=body.backend, public_context=_b64(body.public_context, "public_context"),
             rounds=body.rounds, min_partners=body.min_partners, round_seconds=body.round_seconds,
-            training=body.training, dp=body.dp, seed=body.seed)
+            training=body.training, dp=body.dp, seed=body.seed, product_id=body.product_id)
         return task.view()
 
     @r.get("/tasks/{task_id}")
@@ -112,9 +117,9 @@ def build_router() -> APIRouter:
 
     @r.get("/tasks/{task_id}/ledger")
     def ledger(task_id: str, request: Request):
-        svc(request).task(task_id)
-        led = request.app.state.service.ledger
-        return led.for_task(task_id) if hasattr(led, "for_task") else []
+        """What the contribution ledger (the chain, or memory without one) holds about the task."""
+        task = svc(request).task(task_id)
+        return svc(request).ledger.view(task.task_id)
 
     @r.get("/tasks/{task_id}/blobs/{cid}")
     def blob(task_id: str, cid: str, request: Request):
@@ -144,6 +149,12 @@ def build_router() -> APIRouter:
     async def start(task_id: str, request: Request):
         caller, _ = await _signed(request)
         return svc(request).start(task_id, caller).view()
+
+    @r.post("/tasks/{task_id}/finalize")
+    async def finalize(task_id: str, request: Request):
+        caller, body = await _signed(request, Finalize)
+        task = await run_in_threadpool(svc(request).finalize, task_id, caller, body.certificate_id)
+        return task.view()
 
     @r.post("/tasks/{task_id}/rounds/{round_no}/update")
     async def update(task_id: str, round_no: int, request: Request):
@@ -195,9 +206,26 @@ class DeadlineTicker:
             self._thread.join(timeout=2)
 
 
+async def _fl_error(request: Request, exc: FLError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status", 400))
+
+
+def install(app: FastAPI) -> None:
+    """Add the coordinator's routes (under /fl) and error mapping to `app` (this one or the
+    marketplace's); the owner of `app` sets it up with bind() before serving."""
+    app.add_exception_handler(FLError, _fl_error)
+    app.include_router(build_router())
+
+
+def bind(app: FastAPI, service: TaskService, verifier: Verifier | None = None) -> DeadlineTicker:
+    """Point the /fl routes of `app` at `service`; returns its (unstarted) deadline ticker."""
+    app.state.fl_service = service
+    app.state.fl_verifier = verifier or Verifier(clock=service.clock)
+    return DeadlineTicker(service)
+
+
 def create_app(service: TaskService, verifier: Verifier | None = None) -> FastAPI:
-    """The coordinator app (routes under /fl) with its deadline ticker."""
-    ticker = DeadlineTicker(service)
+    """The stand-alone coordinator app with its deadline ticker."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -206,15 +234,8 @@ def create_app(service: TaskService, verifier: Verifier | None = None) -> FastAP
         ticker.stop()
 
     app = FastAPI(title="GridMart FL coordinator", lifespan=lifespan)
-    app.state.service = service
-    app.state.verifier = verifier or Verifier(clock=service.clock)
-    app.state.ticker = ticker
-
-    @app.exception_handler(FLError)
-    async def _fl_error(request: Request, exc: FLError):
-        return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status", 400))
-
-    app.include_router(build_router())
+    install(app)
+    ticker = bind(app, service, verifier)
     return app
 
 

@@ -50,6 +50,7 @@ class Round:
     aggregate_seconds: float | None = None
     aggregated_at: float | None = None
     metrics: dict[str, dict] = field(default_factory=dict)
+    recorded: bool = False  # on the contribution ledger
     ledger_error: str | None = None
 
     def view(self) -> dict:
@@ -59,7 +60,8 @@ class Round:
                 "refused": self.refused, "aggregate_cid": self.aggregate_cid,
                 "partners": self.partners, "sample_counts": self.sample_counts,
                 "shares_bps": self.shares_bps, "aggregate_seconds": self.aggregate_seconds,
-                "aggregated_at": self.aggregated_at, "metrics": self.metrics, "ledger_error": self.ledger_error}
+                "aggregated_at": self.aggregated_at, "metrics": self.metrics, "recorded": self.recorded,
+                "ledger_error": self.ledger_error}
 
 
 @dataclass
@@ -80,12 +82,15 @@ class Task:
     dp: dict | None
     seed: int
     created_at: float
-    status: str = "enrolling"  # enrolling | running | done | failed
+    product_id: int = 0  # the tool product whose next version this trains (0: chosen at finalisation)
+    status: str = "enrolling"  # enrolling | running | done (trained) | finalized (paid out) | failed
     status_reason: str = ""
     partners: dict[str, str] = field(default_factory=dict)  # address -> wallet public key
     envelopes: dict[str, bytes] = field(default_factory=dict)
     rounds: list[Round] = field(default_factory=list)
     final_shares_bps: dict[str, int] = field(default_factory=dict)
+    final_certificate: int = 0
+    payouts: dict[str, int] = field(default_factory=dict)
 
     @property
     def current(self) -> Round | None:
@@ -98,12 +103,13 @@ class Task:
                 "model_cid": self.model_cid, "context_cid": self.context_cid,
                 "rounds_total": self.rounds_total, "min_partners": self.min_partners,
                 "round_seconds": self.round_seconds, "training": self.training, "dp": self.dp,
-                "seed": self.seed, "status": self.status, "status_reason": self.status_reason,
+                "seed": self.seed, "product_id": self.product_id, "status": self.status, "status_reason": self.status_reason,
                 "partners": [{"address": a, "public_key": k, "has_key": a in self.envelopes}
                              for a, k in self.partners.items()],
                 "current_round": self.current.number if self.current else 0,
                 "rounds": [r.view() for r in self.rounds],
-                "final_shares_bps": self.final_shares_bps}
+                "final_shares_bps": self.final_shares_bps, "final_certificate": self.final_certificate,
+                "payouts": self.payouts}
 
 
 def model_blob(architecture: dict, weights: np.ndarray) -> bytes:
@@ -130,6 +136,7 @@ class TaskService:
         self.strategy = strategy or FedAvg()
         self.tasks: dict[str, Task] = {}
         self._lock = threading.RLock()
+        self._ledger_lock = threading.Lock()  # ledger writes in order, outside the state lock
 
     # -- lookups ---------------------------------------------------------------
     def task(self, task_id: str) -> Task:
@@ -158,7 +165,8 @@ class TaskService:
     # -- lifecycle ---------------------------------------------------------------
     def create_task(self, owner: str, *, name: str, architecture: dict, initial_weights,
                     backend: str, public_context: bytes, rounds: int, min_partners: int,
-                    round_seconds: float, training: dict, dp: dict | None, seed: int) -> Task:
+                    round_seconds: float, training: dict, dp: dict | None, seed: int,
+                    product_id: int = 0) -> Task:
         try:
             model = from_architecture(architecture)
             model.set_weights(np.asarray(initial_weights, dtype=np.float64))
@@ -173,10 +181,10 @@ class TaskService:
             f"{owner}|{model_cid}|{context_cid}|{secrets.token_hex(16)}".encode()).hexdigest()
         task = Task(task_id, owner, name, model.architecture(), model.n_params, backend, keyset,
                     model_cid, context_cid, rounds, min_partners, float(round_seconds),
-                    dict(training), dict(dp) if dp else None, int(seed), self.clock())
+                    dict(training), dict(dp) if dp else None, int(seed), self.clock(), int(product_id))
+        self.ledger.open_task(task_id, owner, task.product_id, model_cid, context_cid, rounds, min_partners)
         with self._lock:
             self.tasks[task_id] = task
-        self.ledger.open_task(task_id, owner, model_cid, context_cid, rounds, min_partners)
         return task
 
     def join(self, task_id: str, caller: str, public_key: str) -> Task:
@@ -188,8 +196,11 @@ class TaskService:
                 raise Refused(f"task {task_id} is {task.status}; joins are closed", 409)
             if any(a.lower() == caller.lower() for a in task.partners):
                 return task
-            task.partners[caller] = public_key.removeprefix("0x")
-        self.ledger.join(task_id, caller)
+        self.ledger.join(task_id, caller)  # the chain may refuse a non-member: then nothing changes
+        with self._lock:
+            if task.status != "enrolling":
+                raise Refused(f"task {task_id} is {task.status}; joins are closed", 409)
+            task.partners.setdefault(caller, public_key.removeprefix("0x"))
         return task
 
     def put_envelopes(self, task_id: str, caller: str, envelopes: dict[str, bytes]) -> Task:
@@ -282,10 +293,12 @@ class TaskService:
         rnd.state, rnd.closed_at, rnd.close_reason = "aggregating", self.clock(), reason
 
     def tick(self) -> None:
-        """Close rounds whose deadline passed (called periodically by the server)."""
+        """Close rounds whose deadline passed; retry ledger records that failed (called periodically)."""
         due = []
         with self._lock:
             now = self.clock()
+            unrecorded = [t for t in self.tasks.values() if any(r.state == "aggregated" and not r.recorded
+                                                                 for r in t.rounds)]
             for task in self.tasks.values():
                 rnd = task.current
                 if task.status == "running" and rnd.state == "open" and now > rnd.deadline:
@@ -300,6 +313,8 @@ class TaskService:
                         task.status, task.status_reason = "failed", rnd.close_reason
         for task, rnd in due:
             self._aggregate(task, rnd)
+        for task in unrecorded:
+            self._record_rounds(task)
 
     def _aggregate(self, task: Task, rnd: Round) -> None:
         """Eq. (3): sum p_i H(g_i) over accepted updates; store, record shares, open the next round."""
@@ -327,13 +342,44 @@ class TaskService:
                 task.status = "done"
             else:
                 self._open_round(task, rnd.number + 1)
-        try:
-            self.ledger.record_round(task.task_id, rnd.number, cid, partners, counts, shares)
-            if last:
-                self.ledger.finalize(task.task_id, cid, task.final_shares_bps)
-        except Exception as exc:  # the chain client's errors must not lose the round
-            log.exception("ledger recording failed for task %s round %s", task.task_id, rnd.number)
-            rnd.ledger_error = f"{type(exc).__name__}: {exc}"
+        self._record_rounds(task)
+
+    def _record_rounds(self, task: Task) -> bool:
+        """Record aggregated rounds on the ledger, in order; a failure is kept on the round and
+        retried by tick(), so a chain outage delays the record but never loses it."""
+        with self._ledger_lock:
+            for rnd in task.rounds:
+                if rnd.state != "aggregated" or rnd.recorded:
+                    continue
+                try:
+                    self.ledger.record_round(task.task_id, rnd.number, rnd.aggregate_cid, rnd.partners,
+                                             rnd.sample_counts, rnd.shares_bps)
+                except Exception as exc:  # the chain client's errors must not lose the round
+                    log.warning("ledger record of task %s round %s failed: %s", task.task_id, rnd.number, exc)
+                    rnd.ledger_error = f"{type(exc).__name__}: {exc}"
+                    return False
+                rnd.recorded, rnd.ledger_error = True, None
+        return True
+
+    def finalize(self, task_id: str, caller: str, certificate_id: int) -> Task:
+        """Owner: the final model is certified as `certificate_id` (a new version of the task's tool
+        product); close the task on the ledger, which pays the reward pool pro rata."""
+        task = self.task(task_id)
+        self._owner_only(task, caller)
+        if task.status == "finalized":
+            raise Refused(f"task {task_id} is already finalised with certificate {task.final_certificate}", 409)
+        if task.status != "done":
+            raise Refused(f"task {task_id} is {task.status}; finalise it after its last round is aggregated", 409)
+        if not isinstance(certificate_id, int) or certificate_id <= 0:
+            raise Refused("certificate_id must be the id of the final model's certificate")
+        if not self._record_rounds(task):
+            raise Refused(f"rounds are not yet recorded on the ledger ({task.rounds[-1].ledger_error}); "
+                          "retry shortly", 503)
+        with self._ledger_lock:
+            payouts = self.ledger.finalize(task.task_id, certificate_id)
+            with self._lock:
+                task.status, task.final_certificate, task.payouts = "finalized", certificate_id, dict(payouts)
+        return task
 
     # -- metrics -----------------------------------------------------------------
     def report_metrics(self, task_id: str, round_no: int, caller: str, metrics: dict) -> None:

@@ -75,7 +75,8 @@ def decode_revert(data: str | bytes | None) -> ContractRevert:
     return ContractRevert(name, args)
 
 
-def _revert_from(exc: Exception) -> ContractRevert:
+def revert_from(exc: Exception) -> ContractRevert:
+    """The ContractRevert a web3 call or estimate error carries (decoded custom error or panic)."""
     data = getattr(exc, "data", None)
     if isinstance(exc, ContractPanicError) and isinstance(data, str):
         return decode_revert(data)
@@ -110,16 +111,16 @@ class TxSender:
         self._nonce = w3.eth.get_transaction_count(account.address, "pending")
         # A consortium devnet runs with a zero base fee: gas is counted but free.
         base_fee = w3.eth.get_block("latest").get("baseFeePerGas")
-        self._gas_price = 0 if base_fee == 0 else w3.eth.gas_price
+        self.gas_price = 0 if base_fee == 0 else w3.eth.gas_price
 
     def send(self, fn: Any, gas: int | None = None, wait: bool = True) -> TxReceipt | bytes:
         """Send a contract function call; returns the receipt (or tx hash if not waiting)."""
-        tx: dict[str, Any] = {"from": self.address, "chainId": self.chain_id, "gasPrice": self._gas_price}
+        tx: dict[str, Any] = {"from": self.address, "chainId": self.chain_id, "gasPrice": self.gas_price}
         if gas is None:
             try:
                 gas = int(fn.estimate_gas({"from": self.address}) * 1.2) + 10_000
             except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-                raise _revert_from(exc) from None
+                raise revert_from(exc) from None
         tx["gas"] = gas
         with self._lock:
             for attempt in (1, 2):
@@ -130,7 +131,7 @@ class TxSender:
                     break
                 except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
                     self.resync()
-                    raise _revert_from(exc) from None
+                    raise revert_from(exc) from None
                 except Web3RPCError as exc:
                     self.resync()
                     revert_data = _rpc_revert_data(exc)
@@ -155,7 +156,7 @@ class TxSender:
         try:
             fn.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-            return _revert_from(exc)
+            return revert_from(exc)
         return ContractRevert("Reverted", (), f"transaction {receipt['transactionHash'].hex()} reverted (out of gas?)")
 
 
@@ -164,4 +165,4 @@ def call(fn: Any, **kwargs: Any) -> Any:
     try:
         return fn.call(kwargs or None)
     except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-        raise _revert_from(exc) from None
+        raise revert_from(exc) from None

@@ -279,9 +279,10 @@ class FederatedRegistryClient(ContractClient):
         receipt = self._send("openTask", product_id, reward_pool, spec_hash)
         return self.events(receipt, "TaskOpened")[0]["taskId"], receipt
 
-    def open_task_for(self, owner: str, spec_hash: bytes) -> tuple[int, TxReceipt]:
-        """Coordinator: open a task on `owner`'s signed request (product fixed at finalisation)."""
-        receipt = self._send("openTaskFor", owner, spec_hash)
+    def open_task_for(self, owner: str, spec_hash: bytes, product_id: int = 0) -> tuple[int, TxReceipt]:
+        """Coordinator: open a task on `owner`'s signed request, training a new version of the
+        owner's tool product `product_id` (0: the product is fixed at finalisation)."""
+        receipt = self._send("openTaskFor", owner, product_id, spec_hash)
         return self.events(receipt, "TaskOpened")[0]["taskId"], receipt
 
     def fund_task(self, task_id: int, amount: int) -> TxReceipt:

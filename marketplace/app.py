@@ -1,4 +1,5 @@
-"""The GridMart marketplace app (FastAPI): routers, error mapping, background indexer and anchoring."""
+"""The GridMart marketplace app (FastAPI): routers, error mapping, background indexer and anchoring,
+and the federated-learning zone (fl_coordinator's /fl routes, recording on chain)."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from fl_coordinator import server as fl_server
+from fl_coordinator.chain_ledger import ChainLedger
+from fl_coordinator.service import TaskService
 from ledger_node import typed_data
+from ledger_node.config import get_settings as ledger_settings
 from ledger_node.errors import ChainUnavailable, GridMartError
 
 from .api import audit, auth, market, operator
@@ -48,6 +53,10 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
         context.indexer = indexer
         indexer.sync()  # also repairs rows a crash left behind (the reconciler)
         app.state.ctx, app.state.indexer = context, indexer
+        fl_ticker = fl_server.bind(app, TaskService(context.store, ChainLedger(context.chain),
+                                                    ledger_settings().home / "fl-spool",
+                                                    he_workers=settings.fl_he_workers))
+        fl_ticker.start()
         loops = [_Loop("indexer", indexer.sync, settings.indexer_interval_seconds),
                  _Loop("anchor", lambda: usage.flush(context), settings.anchor_interval_seconds)]
         for loop in loops:
@@ -55,6 +64,7 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
         try:
             yield
         finally:
+            fl_ticker.stop()
             for loop in loops:
                 loop.stopped.set()
             for loop in loops:
@@ -96,4 +106,5 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
     app.include_router(market.router)
     app.include_router(audit.router)
     app.include_router(web_routes.router)
+    fl_server.install(app)
     return app

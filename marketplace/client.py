@@ -121,6 +121,10 @@ class MarketClient:
         signed = account.sign_transaction(tx)
         return self._request("POST", "/tx", json={"action": body["action"], "signed_tx": signed.raw_transaction.to_0x_hex()})
 
+    def fund_task(self, chain_task_id: int, amount: int) -> dict:
+        """Move `amount` of your points into the reward pool of your federated-learning task."""
+        return self._send_tx({"action": "fund_task", "task_id": chain_task_id, "amount": amount})
+
     def set_plan(self, product_id: int, plan: str, price: int, uses: int = 0) -> dict:
         return self._send_tx({"action": "set_plan", "product_id": product_id, "plan": plan, "price": price, "uses": uses})
 

@@ -32,6 +32,8 @@ class MarketplaceSettings(BaseSettings):
     indexer_interval_seconds: float = 0.1
     #: time-plan redemptions are checked against the index only if it saw the chain head this recently
     index_max_lag_seconds: float = 0.5
+    #: processes the FL coordinator may use for large homomorphic aggregations
+    fl_he_workers: int = 2
     #: test hook: crash the process at a named step (used to prove the reconciler)
     fault: str | None = None
 

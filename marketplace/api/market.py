@@ -106,11 +106,13 @@ def product_page(product_id: int, session: Session = Depends(get_session), _=Dep
 # ----------------------------------------------------------------- orders
 
 class PrepareTx(BaseModel):
-    action: str = Field(description="purchase | set_plan")
-    product_id: int
-    plan: str = Field(description="per-use | week | month | year")
+    action: str = Field(description="purchase | set_plan | fund_task")
+    product_id: int = 0
+    plan: str = Field("", description="per-use | week | month | year")
     price: int = 0
     uses: int = 0
+    task_id: int = Field(0, description="fund_task: the FederatedRegistry task id")
+    amount: int = Field(0, description="fund_task: points added to the reward pool")
 
 
 class SubmitTx(BaseModel):
@@ -120,18 +122,21 @@ class SubmitTx(BaseModel):
 
 @router.post("/tx/prepare")
 def prepare_tx(body: PrepareTx, ctx: Context = Depends(get_ctx), principal: Principal = Depends(get_principal)) -> dict:
-    """The unsigned transaction for your wallet (a purchase, or a price plan)."""
-    kind = transactions.plan_kind(body.plan)
+    """The unsigned transaction for your wallet (a purchase, a price plan, or an FL reward pool)."""
     if body.action == "purchase":
         require_role(ctx, principal, Role.SUBSCRIBER)
-        args = [body.product_id, int(kind)]
+        args = [body.product_id, int(transactions.plan_kind(body.plan))]
     elif body.action == "set_plan":
         require_role(ctx, principal, Role.PUBLISHER)
         if body.price < 0 or body.uses < 0:
             raise BadRequest("price and uses must be ≥ 0")
-        args = [body.product_id, int(kind), body.price, body.uses]
+        args = [body.product_id, int(transactions.plan_kind(body.plan)), body.price, body.uses]
+    elif body.action == "fund_task":
+        if body.task_id <= 0 or not 0 < body.amount < 2 ** 128:
+            raise BadRequest("fund_task needs task_id > 0 and amount > 0 points")
+        args = [body.task_id, body.amount]
     else:
-        raise BadRequest(f"unknown action {body.action!r}: use purchase or set_plan")
+        raise BadRequest(f"unknown action {body.action!r}: use purchase, set_plan or fund_task")
     return transactions.prepare(ctx, principal, body.action, args)
 
 
@@ -146,6 +151,11 @@ def submit_tx(body: SubmitTx, request: Request, ctx: Context = Depends(get_ctx),
         (event,) = ctx.chain.licensing.events(receipt, "LicencePurchased")
         out.update(licence_id=hexid(event["licenceId"]), price=event["price"], fee=event["fee"],
                    expires_at=event["expiresAt"], uses_left=event["usesLeft"],
+                   balance=ctx.chain.points.balance_of(principal.address))
+    elif body.action == "fund_task":
+        (event,) = ctx.chain.federated.events(receipt, "TaskFunded")
+        out.update(task_id=event["taskId"], amount=event["amount"],
+                   reward_pool=ctx.chain.federated.task(event["taskId"])["reward_pool"],
                    balance=ctx.chain.points.balance_of(principal.address))
     return out
 

@@ -1,20 +1,25 @@
 """`gridmart fl`: the federated-learning zone from the command line.
 
-Owner: `create` (HE keys + task), `grant` (seal keys to joined partners, start).
+Owner: `create` (HE keys + task), `grant` (seal keys to joined partners, start),
+`fund` (escrow a points reward pool), `publish` (decrypt the final model, certify it
+as a new version of the tool product, finalise the task: the pool is paid out).
 Partner: `join`, then `train` on its own SGCC-format CSV; only encrypted
 updates leave the machine. Features come from analytics; the protocol from
-fl_coordinator.
+fl_coordinator. The zone lives in the marketplace app (GRIDMART_API_URL); a
+stand-alone coordinator (python -m fl_coordinator.server) records in memory only.
 """
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import typer
+from eth_account import Account
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -27,8 +32,8 @@ from ledger_node.errors import GridMartError
 
 app = typer.Typer(no_args_is_help=True, help="Federated-learning zone: tasks, partners, rounds.")
 
-COORD = typer.Option("http://127.0.0.1:8765", "--coordinator", envvar="GRIDMART_FL_URL",
-                     help="Base URL of the FL coordinator.")
+COORD = typer.Option("http://127.0.0.1:8000", "--coordinator", envvar=["GRIDMART_FL_URL", "GRIDMART_API_URL"],
+                     help="Base URL of the FL coordinator (the marketplace, or a stand-alone coordinator).")
 KEY = typer.Option(..., "--key-file", envvar="GRIDMART_FL_KEY_FILE",
                    help="File holding this wallet's hex private key.")
 TASK = typer.Option(..., "--task", help="Task id (0x...).")
@@ -77,7 +82,9 @@ def create(coordinator: str = COORD, key_file: Path = KEY,
            epochs: int = 1, lr: float = 0.05, batch_size: int = 64,
            dp_clip: float = typer.Option(0.0, help="DP clipping norm; 0 = no DP."),
            dp_noise: float = typer.Option(1.0, help="DP noise multiplier (sigma / clip)."),
-           dp_delta: float = 1e-5, seed: int = 0, as_json: bool = typer.Option(False, "--json")):
+           dp_delta: float = 1e-5, seed: int = 0,
+           product: int = typer.Option(0, help="Your tool product this trains a new version of (0: name it at publish)."),
+           as_json: bool = typer.Option(False, "--json")):
     """Create a task: HE keys stay with you; the coordinator gets the public context."""
     if not n_features:
         from analytics.theft.features import FEATURE_NAMES
@@ -93,7 +100,7 @@ def create(coordinator: str = COORD, key_file: Path = KEY,
     dp = DPConfig(dp_clip, dp_noise, dp_delta) if dp_clip > 0 else None
     task = Coordinator(coordinator, _key(key_file)).create_task(
         name=name, model=model, keyset=keyset, rounds=rounds, min_partners=min_partners,
-        round_seconds=round_seconds, dp=dp, seed=seed)
+        round_seconds=round_seconds, dp=dp, seed=seed, product_id=product)
     typer.echo(json.dumps(task) if as_json else task["task_id"])
 
 
@@ -160,6 +167,93 @@ def plot(coordinator: str = COORD, task: str = TASK, out: Path = typer.Option(..
     typer.echo(str(out))
 
 
+def _final_weights(c: Coordinator, view: dict, secret: Path) -> np.ndarray:
+    if view["status"] not in ("done", "finalized"):
+        raise GridMartError(f"task {view['task_id']} is {view['status']}; wait until its last round is aggregated")
+    try:
+        keyset = he.load_secret(secret.read_bytes())
+    except OSError as exc:
+        raise GridMartError(f"cannot read {secret} ({exc.strerror}); pass the file `create` wrote") from None
+    return keyset.decrypt(c.blob(view["task_id"], view["rounds"][-1]["aggregate_cid"]))
+
+
+def _market(coordinator: str, key: str):
+    """The marketplace the zone is mounted in, signed in with the same wallet."""
+    from marketplace.client import MarketClient
+
+    client = MarketClient(coordinator, Account.from_key(key))
+    client.login()
+    return client
+
+
+def _chain_task_id(c: Coordinator, task: str) -> int:
+    ledger = c.ledger(task)
+    if ledger.get("ledger") != "chain":
+        raise GridMartError("this coordinator keeps no chain ledger (a stand-alone one); reward pools "
+                            "and certified versions need the marketplace's FL zone: pass --coordinator <marketplace URL>")
+    return ledger["chain_task_id"]
+
+
+@app.command()
+def fund(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
+         points: int = typer.Option(..., min=1, help="Points to escrow in the task's reward pool.")):
+    """Owner: escrow points for the partners; paid out pro rata to their shares when you publish."""
+    key = _key(key_file)
+    c = Coordinator(coordinator, key)
+    chain_task = _chain_task_id(c, task)
+    out = _market(coordinator, key).fund_task(chain_task, points)
+    typer.echo(f"reward pool of task {task} (chain task {chain_task}): {out['reward_pool']} points; "
+               f"your balance: {out['balance']}")
+
+
+@app.command()
+def publish(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
+            secret: Path = typer.Option(..., help="The HE secret written by `create`."),
+            product: int = typer.Option(0, help="Tool product to version (default: the task's)."),
+            title: str = typer.Option("", help="Title of the new version (default: the product's)."),
+            as_json: bool = typer.Option(False, "--json")):
+    """Owner: decrypt the final model, certify it as a new version of the tool product with
+    lineage to the task, and finalise the task on chain (the reward pool is paid out)."""
+    from fl_coordinator.service import model_blob
+
+    key = _key(key_file)
+    c = Coordinator(coordinator, key)
+    view = c.task(task)
+    if view["status"] == "finalized":
+        raise GridMartError(f"task {task} is already published as certificate {view['final_certificate']}")
+    weights = _final_weights(c, view, secret)
+    chain_task = _chain_task_id(c, task)
+    product = product or view["product_id"]
+    if not product:
+        raise GridMartError("the task names no tool product; pass --product <your tool product id>")
+    market = _market(coordinator, key)
+    info = market.product(product)
+    lineage = {"fl_task": task, "fl_chain_task": chain_task, "rounds": len(view["rounds"]),
+               "initial_model_cid": view["model_cid"], "final_aggregate_cid": view["rounds"][-1]["aggregate_cid"]}
+    # a version certified for this task before (an earlier run stopped before finalising) is reused
+    done = [v for v in info["versions"] if (v["metadata"].get("lineage") or {}).get("fl_task") == task]
+    if done:
+        cert = {"certificate_id": done[-1]["id"], "cid": done[-1]["cid"]}
+    else:
+        latest = info["versions"][-1]["metadata"]
+        metadata = {"title": title or latest["title"], "kind": "tool", "sharing_mode": "download",
+                    "description": f"Trained by federated learning task {task} over {len(view['rounds'])} rounds "
+                                   f"with {len(view['final_shares_bps'])} partners.",
+                    "tags": sorted(set(latest.get("tags", [])) | {"federated"}),
+                    "licence_terms": latest.get("licence_terms", ""), "lineage": lineage}
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.json"
+            path.write_bytes(model_blob(view["architecture"], weights))
+            cert = market.publish(path, metadata, previous=product)
+    final_view = c.finalize(task, cert["certificate_id"])
+    out = {"task_id": task, "chain_task_id": chain_task, "product_id": product,
+           "certificate_id": cert["certificate_id"], "cid": cert["cid"], "payouts": final_view["payouts"],
+           "shares_bps": final_view["final_shares_bps"]}
+    typer.echo(json.dumps(out) if as_json else
+               f"certificate {out['certificate_id']} (new version of product {product}, CID {out['cid']}) "
+               f"finalises task {task}; paid: " + (", ".join(f"{a} {p}" for a, p in out["payouts"].items()) or "nothing"))
+
+
 @app.command()
 def final(coordinator: str = COORD, task: str = TASK,
           secret: Path = typer.Option(..., help="The HE secret written by `create`."),
@@ -169,10 +263,7 @@ def final(coordinator: str = COORD, task: str = TASK,
 
     c = Coordinator(coordinator)
     view = c.task(task)
-    if view["status"] != "done":
-        raise GridMartError(f"task {task} is {view['status']}; wait until its last round is aggregated")
-    keyset = he.load_secret(secret.read_bytes())
-    weights = keyset.decrypt(c.blob(task, view["rounds"][-1]["aggregate_cid"]))
+    weights = _final_weights(c, view, secret)
     out.write_bytes(model_blob(view["architecture"], weights))
     typer.echo(json.dumps({"task_id": task, "model": str(out), "encrypted_model_cid": view["rounds"][-1]["aggregate_cid"],
                            "shares_bps": view["final_shares_bps"]}))

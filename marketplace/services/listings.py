@@ -43,6 +43,8 @@ class ListingMetadata(BaseModel):
     licence_terms: str = Field(default="", max_length=10_000)
     #: remote-run products: the analytics product that runs the bundle
     runner: str | None = None
+    #: where this version came from, e.g. the federated-learning task that trained it
+    lineage: dict[str, str | int] | None = Field(default=None, max_length=20)
 
     @field_validator("kind")
     @classmethod
@@ -58,8 +60,16 @@ class ListingMetadata(BaseModel):
             raise ValueError(f"sharing_mode must be one of {', '.join(SHARING_MODES)}")
         return v
 
+    def document(self) -> dict:
+        """The metadata as hashed and stored; `lineage` only when present, so hashes of
+        listings made before it existed stay valid."""
+        doc = self.model_dump()
+        if doc["lineage"] is None:
+            del doc["lineage"]
+        return doc
+
     def canonical(self) -> bytes:
-        return json.dumps(self.model_dump(), sort_keys=True, separators=(",", ":")).encode()
+        return json.dumps(self.document(), sort_keys=True, separators=(",", ":")).encode()
 
     def digest(self) -> bytes:
         return hashlib.sha256(self.canonical()).digest()
@@ -155,7 +165,7 @@ def publish(ctx: Context, session: Session, principal: Principal, cid: str, meta
                                                         PendingListing.nonce == nonce)).first()
     if pending is None:
         session.add(PendingListing(publisher=principal.address, nonce=nonce, cid=up.cid,
-                                   metadata_json=metadata.model_dump_json(), metadata_hash=metadata.digest().hex()))
+                                   metadata_json=json.dumps(metadata.document()), metadata_hash=metadata.digest().hex()))
         session.commit()
     elif pending.metadata_hash != metadata.digest().hex() or pending.cid != up.cid:
         raise Conflict(f"nonce {nonce} was already used for another listing: prepare the listing again")

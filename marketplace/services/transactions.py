@@ -1,4 +1,4 @@
-"""Members' own transactions (purchase, price plans), signed by their wallets, relayed here.
+"""Members' own transactions (purchase, price plans, FL reward pools), signed by their wallets, relayed here.
 
 The contracts pay the seller from `msg.sender`, so a purchase must be signed by the buyer.
 The service prepares the exact transaction, the wallet signs it, and the service checks
@@ -14,7 +14,7 @@ from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from ledger_node.chain import _revert_from
+from ledger_node.chain import revert_from
 from ledger_node.contracts import PlanKind
 
 from .auth import Principal
@@ -22,8 +22,9 @@ from .context import Context
 from .errors import BadRequest, Conflict, Forbidden, NotFound
 
 PLAN_KINDS = {"per-use": PlanKind.PER_USE, "week": PlanKind.WEEK, "month": PlanKind.MONTH, "year": PlanKind.YEAR}
-#: action -> (contract function, gas limit)
-ACTIONS = {"purchase": ("purchase", 200_000), "set_plan": ("setPlan", 150_000)}
+#: action -> (contract attribute of GridMart, contract function, gas limit)
+ACTIONS = {"purchase": ("licensing", "purchase", 200_000), "set_plan": ("licensing", "setPlan", 150_000),
+           "fund_task": ("federated", "fundTask", 120_000)}
 
 REVERT_MESSAGES = {
     "InsufficientPoints": (Conflict, "too few points for this plan"),
@@ -33,6 +34,9 @@ REVERT_MESSAGES = {
     "NotProductPublisher": (Forbidden, "only the product's publisher may set its plans"),
     "PriceOutOfRange": (BadRequest, "price outside the allowed range"),
     "InvalidPlan": (BadRequest, "a per-use plan needs uses > 0; time plans take no uses"),
+    "UnknownTask": (NotFound, "no such federated-learning task on chain"),
+    "TaskClosed": (Conflict, "the federated-learning task is already finalised"),
+    "Unauthorized": (Forbidden, "only the task's owner may fund its reward pool"),
 }
 
 
@@ -47,16 +51,17 @@ def prepare(ctx: Context, principal: Principal, action: str, args: list[Any]) ->
     """An unsigned EIP-1559 transaction for the member's wallet to sign."""
     if action not in ACTIONS:
         raise BadRequest(f"unknown action {action!r}")
-    fn_name, gas = ACTIONS[action]
+    contract_name, fn_name, gas = ACTIONS[action]
+    contract = getattr(ctx.chain, contract_name)
     w3 = ctx.chain.w3
-    fn = getattr(ctx.chain.licensing.contract.functions, fn_name)(*args)
+    fn = getattr(contract.contract.functions, fn_name)(*args)
     try:  # a dry run surfaces the contract's refusal before anything is signed
         fn.call({"from": principal.address})
     except (ContractCustomError, ContractLogicError) as exc:
-        raise to_http(_revert_from(exc)) from None
-    fee = ctx.chain.sender._gas_price
+        raise to_http(revert_from(exc)) from None
+    fee = ctx.chain.sender.gas_price
     return {
-        "type": 2, "chainId": ctx.chain_id, "to": ctx.chain.licensing.address, "value": 0, "gas": gas,
+        "type": 2, "chainId": ctx.chain_id, "to": contract.address, "value": 0, "gas": gas,
         "nonce": w3.eth.get_transaction_count(principal.address, "pending"),
         "maxFeePerGas": fee, "maxPriorityFeePerGas": 0, "data": fn._encode_transaction_data(),
     }
@@ -72,16 +77,23 @@ def relay(ctx: Context, principal: Principal, action: str, raw_tx: str) -> dict[
         raise BadRequest("the signed transaction is malformed: sign the transaction from /tx/prepare") from None
     if sender != principal.address:
         raise Forbidden("the transaction was signed by another wallet than your session's")
-    if tx.get("chainId") != ctx.chain_id or HexBytes(tx.get("to") or b"") != HexBytes(ctx.chain.licensing.address):
+    if action not in ACTIONS:
+        raise BadRequest(f"unknown action {action!r}")
+    contract_name, fn_name, _gas = ACTIONS[action]
+    contract = getattr(ctx.chain, contract_name)
+    if tx.get("chainId") != ctx.chain_id or HexBytes(tx.get("to") or b"") != HexBytes(contract.address):
         raise BadRequest("the transaction is for another chain or contract")
-    fn, _args = ctx.chain.licensing.contract.decode_function_input(tx["data"])
-    if action not in ACTIONS or fn.fn_name != ACTIONS[action][0]:
+    try:
+        fn, _args = contract.contract.decode_function_input(tx["data"])
+    except ValueError:
+        raise BadRequest(f"the transaction does not call {action}") from None
+    if fn.fn_name != fn_name:
         raise BadRequest(f"the transaction does not call {action}")
     w3 = ctx.chain.w3
     try:
         tx_hash = w3.eth.send_raw_transaction(raw)
     except (ContractCustomError, ContractLogicError) as exc:
-        raise to_http(_revert_from(exc)) from None
+        raise to_http(revert_from(exc)) from None
     except Exception as exc:  # noqa: BLE001 - node refused it (nonce, fee)
         raise BadRequest(f"the chain refused the transaction: {exc}") from None
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
@@ -89,7 +101,7 @@ def relay(ctx: Context, principal: Principal, action: str, raw_tx: str) -> dict[
         try:
             fn.call({"from": sender}, block_identifier=receipt["blockNumber"] - 1)
         except (ContractCustomError, ContractLogicError) as exc:
-            raise to_http(_revert_from(exc)) from None
+            raise to_http(revert_from(exc)) from None
         raise BadRequest("the transaction reverted")
     return receipt
 

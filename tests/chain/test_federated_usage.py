@@ -153,3 +153,24 @@ def test_coordinator_attested_task_binds_its_product_at_finalisation(gm, member)
     task = gm.federated.task(task_id)
     assert task["product_id"] == tool_cert and task["final_certificate"] == tool_cert
     assert [gm.points.balance_of(a.address) for a, _ in partners] == [545, 515]
+
+
+def test_task_bound_to_a_tool_product_takes_only_its_versions(gm, member):
+    owner, as_owner = member(Role.PUBLISHER)
+    partner, _ = member(Role.SUBSCRIBER)
+    data_cert = publish(gm, owner, kind=Kind.DATA)
+    with pytest.raises(ContractRevert) as err:  # only the owner's own tool products
+        gm.federated.open_task_for(owner.address, b"\x03" * 32, data_cert)
+    assert err.value.error_name == "NotToolPublisher"
+    tool = publish(gm, owner, kind=Kind.TOOL)
+    task_id, _ = gm.federated.open_task_for(owner.address, b"\x04" * 32, tool)
+    assert gm.federated.task(task_id)["product_id"] == tool
+    gm.federated.add_partner(task_id, partner.address)
+    gm.federated.record_round(task_id, 1, CID, [partner.address], [10], [10_000])
+    other_tool = publish(gm, owner, kind=Kind.TOOL)
+    with pytest.raises(ContractRevert) as err:
+        as_owner.federated.finalize(task_id, other_tool)
+    assert err.value.error_name == "WrongCertificate"
+    version2 = publish(gm, owner, kind=Kind.TOOL, previous=tool)
+    as_owner.federated.finalize(task_id, version2)
+    assert gm.federated.task(task_id)["final_certificate"] == version2

@@ -113,8 +113,9 @@ def test_cli_partners_train_over_http(coordinator_process, tmp_path, cli_env, re
     for r in view["rounds"]:
         assert sum(r["shares_bps"]) == 10_000
     assert sum(view["final_shares_bps"].values()) == 10_000
-    ledger = httpx.get(f"{url}/fl/tasks/{task}/ledger").json()
-    assert [e["event"] for e in ledger].count("record_round") == 3 and ledger[-1]["event"] == "finalize"
+    ledger = httpx.get(f"{url}/fl/tasks/{task}/ledger").json()["events"]
+    assert [(e["event"], e.get("round_no")) for e in ledger if e["event"] == "record_round"] == \
+        [("record_round", 1), ("record_round", 2), ("record_round", 3)]
 
     png = httpx.get(f"{url}/fl/tasks/{task}/plot.png").content
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

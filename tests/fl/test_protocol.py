@@ -12,6 +12,7 @@ import pytest
 from fl_coordinator import he
 from fl_coordinator.auth import sign_request
 from fl_coordinator.errors import Refused
+from fl_coordinator.ledger import InMemoryLedger
 from fl_coordinator.model import FedMLPClassifier
 from fl_coordinator.partner import Coordinator
 from fl_coordinator.service import parse_model_blob
@@ -110,8 +111,14 @@ def test_deadline_closes_round_with_the_updates_in_and_refuses_late(live_service
     assert rnd["state"] == "aggregated" and "deadline passed with 1 of 2" in rnd["close_reason"]
     assert rnd["partners"] == [a.address] and rnd["shares_bps"] == [10_000]
     assert a.task(tid)["status"] == "done"
-    events = [e["event"] for e in svc.ledger.for_task(tid)]
-    assert events == ["open_task", "join", "join", "record_round", "finalize"]
+    assert [e["event"] for e in owner.ledger(tid)["events"]] == ["open_task", "join", "join", "record_round"]
+    with pytest.raises(Refused, match="only the task owner"):
+        a.finalize(tid, 7)
+    assert owner.finalize(tid, 7)["status"] == "finalized"
+    assert owner.ledger(tid)["events"][-1] == {"event": "finalize", "task_id": tid, "certificate_id": 7}
+    with pytest.raises(Refused, match="already finalised") as e:
+        owner.finalize(tid, 7)
+    assert e.value.status == 409
 
 
 def test_too_few_updates_at_deadline_fails_the_task(service, wallets, ckks_keys):
@@ -153,3 +160,55 @@ def test_secret_context_refused_at_creation(live_service, wallets, ckks_keys):
     body["initial_weights"] = [0.0]
     with pytest.raises(Refused, match="weight vector has 1 values"):
         owner._call("POST", "tasks", body)
+
+
+class _ChainLikeLedger(InMemoryLedger):
+    """Refuses one non-member's join and is down for the first round record, as a chain can be.
+    (The real FederatedRegistry path is tested in tests/market/test_fl_zone.py.)"""
+
+    def __init__(self, outsider: str):
+        super().__init__()
+        self.outsider, self.down = outsider, True
+
+    def join(self, task_id, partner):
+        if partner == self.outsider:
+            raise Refused(f"{partner} is not an active member", 403)
+        super().join(task_id, partner)
+
+    def record_round(self, *args):
+        if self.down:
+            raise ConnectionError("chain unreachable")
+        super().record_round(*args)
+
+
+def test_ledger_refusal_changes_nothing_and_failed_records_are_retried(tmp_path, wallets, ckks_keys):
+    from fl_coordinator.keys import wallet_public_key
+    from fl_coordinator.service import TaskService
+    from ledger_node.config import Settings
+    from ledger_node.content import open_store
+    from tests.fl.conftest import Clock
+
+    ledger = _ChainLikeLedger(outsider=wallets[5].address)
+    svc = TaskService(open_store(Settings(home=tmp_path / "c")), ledger, tmp_path / "spool", clock=Clock())
+    model = FedMLPClassifier(hidden=()).init_weights(3)
+    owner = wallets[0].address
+    t = svc.create_task(owner, name="x", architecture=model.architecture(), initial_weights=model.get_weights(),
+                        backend="ckks", public_context=ckks_keys.public().public_bytes, rounds=1,
+                        min_partners=1, round_seconds=10, training={}, dp=None, seed=0)
+    with pytest.raises(Refused, match="not an active member"):
+        svc.join(t.task_id, wallets[5].address, wallet_public_key(wallets[5].key))
+    assert t.partners == {}
+    svc.join(t.task_id, wallets[1].address, wallet_public_key(wallets[1].key))
+    svc.put_envelopes(t.task_id, owner, {wallets[1].address: b"sealed"})
+    svc.start(t.task_id, owner)
+    svc.submit(t.task_id, 1, wallets[1].address, ckks_keys.encrypt(np.zeros(4)), 10)
+    rnd = t.rounds[0]
+    assert t.status == "done" and not rnd.recorded and "chain unreachable" in rnd.ledger_error
+    with pytest.raises(Refused, match="not yet recorded") as e:
+        svc.finalize(t.task_id, owner, 3)
+    assert e.value.status == 503 and t.status == "done"
+    ledger.down = False
+    svc.tick()
+    assert rnd.recorded and rnd.ledger_error is None
+    assert [e["event"] for e in ledger.view(t.task_id)["events"]] == ["open_task", "join", "record_round"]
+    assert svc.finalize(t.task_id, owner, 3).status == "finalized"
