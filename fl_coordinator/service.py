@@ -6,17 +6,23 @@ partner has uploaded, or at its deadline if at least `min_partners` did; with
 fewer at the deadline the task fails (nothing to aggregate safely). Refused
 updates are logged on the round and never stop it. The coordinator holds the
 public HE context only: load_public refuses anything carrying a secret key.
+
+State survives a restart: every change is written to <spool>/<task>/task.json
+(atomically) after the accepted update it depends on is on disk, and a round caught
+mid-aggregation is aggregated again on the first tick (deterministic: same CID).
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +143,36 @@ class TaskService:
         self.tasks: dict[str, Task] = {}
         self._lock = threading.RLock()
         self._ledger_lock = threading.Lock()  # ledger writes in order, outside the state lock
+        self._resume: list[tuple[Task, Round]] = []  # rounds a restart caught mid-aggregation
+        self._load()
+
+    # -- persistence ---------------------------------------------------------------
+    def _save(self, task: Task) -> None:
+        """Write `task` to <spool>/<task>/task.json atomically (callers hold the state lock)."""
+        doc = {f.name: getattr(task, f.name) for f in fields(Task) if f.name not in ("keyset", "envelopes", "rounds")}
+        doc["envelopes"] = {a: base64.b64encode(e).decode() for a, e in task.envelopes.items()}
+        doc["rounds"] = [{**{f.name: getattr(r, f.name) for f in fields(Round) if f.name != "updates"},
+                          "updates": {a: [str(p), n] for a, (p, n) in r.updates.items()}} for r in task.rounds]
+        path = self.spool / task.task_id / "task.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, path)
+
+    def _load(self) -> None:
+        for path in sorted(self.spool.glob("*/task.json")):
+            doc = json.loads(path.read_text())
+            rounds = [Round(**{**r, "updates": {a: (Path(p), n) for a, (p, n) in r["updates"].items()}})
+                      for r in doc.pop("rounds")]
+            envelopes = {a: base64.b64decode(e) for a, e in doc.pop("envelopes").items()}
+            keyset = he.load_public(doc["backend"], self.store.get_bytes(doc["context_cid"]),
+                                    workers=self.he_workers)
+            task = Task(**doc, keyset=keyset, envelopes=envelopes, rounds=rounds)
+            self.tasks[task.task_id] = task
+            if task.current is not None and task.current.state == "aggregating":
+                self._resume.append((task, task.current))
+        if self.tasks:
+            log.info("resumed %d FL tasks from %s", len(self.tasks), self.spool)
 
     # -- lookups ---------------------------------------------------------------
     def task(self, task_id: str) -> Task:
@@ -185,6 +221,7 @@ class TaskService:
         self.ledger.open_task(task_id, owner, task.product_id, model_cid, context_cid, rounds, min_partners)
         with self._lock:
             self.tasks[task_id] = task
+            self._save(task)
         return task
 
     def join(self, task_id: str, caller: str, public_key: str) -> Task:
@@ -201,6 +238,7 @@ class TaskService:
             if task.status != "enrolling":
                 raise Refused(f"task {task_id} is {task.status}; joins are closed", 409)
             task.partners.setdefault(caller, public_key.removeprefix("0x"))
+            self._save(task)
         return task
 
     def put_envelopes(self, task_id: str, caller: str, envelopes: dict[str, bytes]) -> Task:
@@ -209,6 +247,7 @@ class TaskService:
         with self._lock:
             fixed = {self._partner_only(task, a): env for a, env in envelopes.items()}
             task.envelopes.update(fixed)
+            self._save(task)
         return task
 
     def envelope(self, task_id: str, caller: str) -> bytes:
@@ -232,6 +271,7 @@ class TaskService:
                 raise Refused(f"partners without a key envelope: {', '.join(missing)}; grant keys first", 409)
             task.status = "running"
             self._open_round(task, 1)
+            self._save(task)
         return task
 
     def _open_round(self, task: Task, number: int) -> None:
@@ -262,6 +302,7 @@ class TaskService:
                 complete = len(rnd.updates) == len(task.partners)
                 if complete:
                     self._begin_close(task, rnd, "all partners submitted")
+                self._save(task)
         except Refused as exc:
             self._note_refusal(task, round_no, caller, exc)
             raise
@@ -288,13 +329,14 @@ class TaskService:
             for rnd in task.rounds:
                 if rnd.number == round_no:
                     rnd.refused.append({"address": caller, "reason": str(exc), "at": self.clock()})
+                    self._save(task)
 
     def _begin_close(self, task: Task, rnd: Round, reason: str) -> None:
         rnd.state, rnd.closed_at, rnd.close_reason = "aggregating", self.clock(), reason
 
     def tick(self) -> None:
         """Close rounds whose deadline passed; retry ledger records that failed (called periodically)."""
-        due = []
+        due, self._resume = self._resume, []
         with self._lock:
             now = self.clock()
             unrecorded = [t for t in self.tasks.values() if any(r.state == "aggregated" and not r.recorded
@@ -311,6 +353,7 @@ class TaskService:
                         rnd.close_reason = (f"deadline passed with {len(rnd.updates)} updates, "
                                             f"fewer than min_partners={task.min_partners}")
                         task.status, task.status_reason = "failed", rnd.close_reason
+                    self._save(task)
         for task, rnd in due:
             self._aggregate(task, rnd)
         for task in unrecorded:
@@ -326,6 +369,7 @@ class TaskService:
         except FLError as exc:
             with self._lock:
                 rnd.state, task.status, task.status_reason = "failed", "failed", f"aggregation failed: {exc}"
+                self._save(task)
             return
         seconds = time.perf_counter() - t0
         cid = self.store.put_bytes(aggregate).cid
@@ -334,14 +378,14 @@ class TaskService:
             rnd.aggregate_cid, rnd.partners, rnd.sample_counts = cid, partners, counts
             rnd.shares_bps, rnd.aggregate_seconds, rnd.state = shares, seconds, "aggregated"
             rnd.aggregated_at = self.clock()
-            shutil.rmtree(self.spool / task.task_id / str(rnd.number), ignore_errors=True)
-            last = rnd.number == task.rounds_total
-            if last:
+            if rnd.number == task.rounds_total:
                 task.final_shares_bps = task_shares(
                     [dict(zip(r.partners, r.shares_bps)) for r in task.rounds])
                 task.status = "done"
             else:
                 self._open_round(task, rnd.number + 1)
+            self._save(task)
+            shutil.rmtree(self.spool / task.task_id / str(rnd.number), ignore_errors=True)
         self._record_rounds(task)
 
     def _record_rounds(self, task: Task) -> bool:
@@ -358,7 +402,9 @@ class TaskService:
                     log.warning("ledger record of task %s round %s failed: %s", task.task_id, rnd.number, exc)
                     rnd.ledger_error = f"{type(exc).__name__}: {exc}"
                     return False
-                rnd.recorded, rnd.ledger_error = True, None
+                with self._lock:
+                    rnd.recorded, rnd.ledger_error = True, None
+                    self._save(task)
         return True
 
     def finalize(self, task_id: str, caller: str, certificate_id: int) -> Task:
@@ -379,6 +425,7 @@ class TaskService:
             payouts = self.ledger.finalize(task.task_id, certificate_id)
             with self._lock:
                 task.status, task.final_certificate, task.payouts = "finalized", certificate_id, dict(payouts)
+                self._save(task)
         return task
 
     # -- metrics -----------------------------------------------------------------
@@ -390,3 +437,4 @@ class TaskService:
             if rnd is None or rnd.state != "aggregated":
                 raise Refused(f"round {round_no} has no aggregate yet; report metrics after it", 409)
             rnd.metrics[addr] = metrics
+            self._save(task)

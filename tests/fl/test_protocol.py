@@ -212,3 +212,45 @@ def test_ledger_refusal_changes_nothing_and_failed_records_are_retried(tmp_path,
     assert rnd.recorded and rnd.ledger_error is None
     assert [e["event"] for e in ledger.view(t.task_id)["events"]] == ["open_task", "join", "record_round"]
     assert svc.finalize(t.task_id, owner, 3).status == "finalized"
+
+
+def test_a_restarted_coordinator_loses_nothing_and_finishes_the_round(tmp_path, wallets, ckks_keys):
+    from fl_coordinator.keys import wallet_public_key
+    from fl_coordinator.service import TaskService
+    from ledger_node.config import Settings
+    from ledger_node.content import open_store
+    from tests.fl.conftest import Clock
+
+    store, clock = open_store(Settings(home=tmp_path / "c")), Clock()
+    svc = TaskService(store, InMemoryLedger(), tmp_path / "spool", clock=clock)
+    model = FedMLPClassifier(hidden=()).init_weights(3)
+    owner, a, b = (w.address for w in wallets[:3])
+    t = svc.create_task(owner, name="x", architecture=model.architecture(), initial_weights=model.get_weights(),
+                        backend="ckks", public_context=ckks_keys.public().public_bytes, rounds=2,
+                        min_partners=2, round_seconds=10, training={}, dp=None, seed=0)
+    for w in wallets[1:3]:
+        svc.join(t.task_id, w.address, wallet_public_key(w.key))
+    svc.put_envelopes(t.task_id, owner, {a: b"sealed-a", b: b"sealed-b"})
+    svc.start(t.task_id, owner)
+    svc.submit(t.task_id, 1, a, ckks_keys.encrypt(np.full(4, 1.0)), 10)
+
+    # the process dies here; a new one on the same spool has every task, key envelope and update
+    again = TaskService(store, InMemoryLedger(), tmp_path / "spool", clock=clock)
+    t2 = again.task(t.task_id)
+    assert t2.view() == t.view() and again.envelope(t.task_id, b) == b"sealed-b"
+    with pytest.raises(Refused, match="already submitted"):
+        again.submit(t.task_id, 1, a, ckks_keys.encrypt(np.full(4, 1.0)), 10)
+    again.submit(t.task_id, 1, b, ckks_keys.encrypt(np.full(4, 3.0)), 30)
+    assert t2.rounds[0].state == "aggregated" and t2.current.number == 2
+    np.testing.assert_allclose(ckks_keys.decrypt(store.get_bytes(t2.rounds[0].aggregate_cid)), 2.5, atol=1e-6)
+
+    # caught mid-aggregation (state written, aggregate not): the next process aggregates it again
+    again.submit(t.task_id, 2, a, ckks_keys.encrypt(np.full(4, 1.0)), 10)
+    with again._lock:
+        again._begin_close(t2, t2.current, "all partners submitted")
+        again._save(t2)
+    third = TaskService(store, InMemoryLedger(), tmp_path / "spool", clock=clock)
+    assert third.task(t.task_id).current.state == "aggregating"
+    third.tick()
+    t3 = third.task(t.task_id)
+    assert t3.status == "done" and t3.rounds[1].partners == [a] and t3.rounds[1].recorded
