@@ -161,13 +161,18 @@ class TaskService:
 
     def _load(self) -> None:
         for path in sorted(self.spool.glob("*/task.json")):
-            doc = json.loads(path.read_text())
-            rounds = [Round(**{**r, "updates": {a: (Path(p), n) for a, (p, n) in r["updates"].items()}})
-                      for r in doc.pop("rounds")]
-            envelopes = {a: base64.b64decode(e) for a, e in doc.pop("envelopes").items()}
-            keyset = he.load_public(doc["backend"], self.store.get_bytes(doc["context_cid"]),
-                                    workers=self.he_workers)
-            task = Task(**doc, keyset=keyset, envelopes=envelopes, rounds=rounds)
+            try:
+                doc = json.loads(path.read_text())
+                rounds = [Round(**{**r, "updates": {a: (Path(p), n) for a, (p, n) in r["updates"].items()}})
+                          for r in doc.pop("rounds")]
+                envelopes = {a: base64.b64decode(e) for a, e in doc.pop("envelopes").items()}
+                keyset = he.load_public(doc["backend"], self.store.get_bytes(doc["context_cid"]),
+                                        workers=self.he_workers)
+                task = Task(**doc, keyset=keyset, envelopes=envelopes, rounds=rounds)
+            except Exception as exc:  # one unreadable task must not keep the others (or the app) down
+                log.error("cannot resume FL task from %s (%s: %s); it is left on disk", path,
+                          type(exc).__name__, exc)
+                continue
             self.tasks[task.task_id] = task
             if task.current is not None and task.current.state == "aggregating":
                 self._resume.append((task, task.current))

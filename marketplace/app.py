@@ -14,7 +14,6 @@ from fl_coordinator import server as fl_server
 from fl_coordinator.chain_ledger import ChainLedger
 from fl_coordinator.service import TaskService
 from ledger_node import typed_data
-from ledger_node.config import get_settings as ledger_settings
 from ledger_node.errors import ChainUnavailable, GridMartError
 
 from .api import audit, auth, market, operator
@@ -54,7 +53,7 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
         indexer.sync()  # also repairs rows a crash left behind (the reconciler)
         app.state.ctx, app.state.indexer = context, indexer
         fl_ticker = fl_server.bind(app, TaskService(context.store, ChainLedger(context.chain),
-                                                    ledger_settings().home / "fl-spool",
+                                                    settings.resolved_fl_spool(),
                                                     he_workers=settings.fl_he_workers))
         fl_ticker.start()
         loops = [_Loop("indexer", indexer.sync, settings.indexer_interval_seconds),

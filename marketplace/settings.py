@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import secrets
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,6 +35,8 @@ class MarketplaceSettings(BaseSettings):
     index_max_lag_seconds: float = 0.5
     #: processes the FL coordinator may use for large homomorphic aggregations
     fl_he_workers: int = 2
+    #: where the FL coordinator keeps task state and accepted updates; default GRIDMART_HOME/fl-spool
+    fl_spool: str | None = None
     #: test hook: crash the process at a named step (used to prove the reconciler)
     fault: str | None = None
 
@@ -43,6 +46,9 @@ class MarketplaceSettings(BaseSettings):
         home = ledger_settings().home
         home.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{home / 'marketplace.db'}"
+
+    def resolved_fl_spool(self) -> Path:
+        return Path(self.fl_spool) if self.fl_spool else ledger_settings().home / "fl-spool"
 
     def resolved_secret(self) -> bytes:
         if self.session_secret:

@@ -17,9 +17,11 @@ def audit_fl(ledger: Ledger, task_id: int) -> Report:
     if not opened:
         raise NotOnChain(f"no federated task {task_id} on chain: check the task id")
     o = opened[0]
-    pool = o.args["rewardPool"]
-    r = Report(f"federated task {task_id} (product {o.args['productId']})")
-    r.check("task opened", True, f"by {o.args['owner']}, reward pool {pool} points", o.tx, o.block)
+    funded = ledger.events("federated", "TaskFunded", taskId=task_id)
+    pool = o.args["rewardPool"] + sum(e.args["amount"] for e in funded)
+    r = Report(f"federated task {task_id} (product {o.args['productId'] or 'named at finalisation'})")
+    r.check("task opened", True, f"by {o.args['owner']}, reward pool {o.args['rewardPool']} points "
+            f"+ {len(funded)} fundings = {pool}", o.tx, o.block)
     joined = [e.args["partner"] for e in ledger.events("federated", "PartnerJoined", taskId=task_id)]
     rounds = ledger.events("federated", "RoundRecorded", taskId=task_id)
     totals: dict[str, int] = defaultdict(int)
@@ -61,4 +63,11 @@ def _rewards(ledger: Ledger, r: Report, task_id: int, final, pool: int, totals: 
     ok = paid == due and transfers == due and sum(due.values()) + refund == pool
     r.check("rewards paid pro rata", ok, f"due {due}; paid {paid}; refund to owner {refund}; pool {pool}",
             final.tx, final.block)
-    r.facts["final_certificate"] = final.args["certificateId"]
+    cert = final.args["certificateId"]
+    r.facts["final_certificate"] = cert
+    bound = ledger.gm.federated.task(task_id)["product_id"]
+    version = ledger.gm.products.certificate(cert)
+    r.check("final model certified as a version of the task's tool product",
+            version.product_id == bound and version.publisher == owner,
+            f"certificate {cert}: product {version.product_id} (task's {bound}), publisher {version.publisher}",
+            final.tx, final.block)

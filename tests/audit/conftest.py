@@ -37,7 +37,7 @@ def own_market(w3, ipfs, tmp_path_factory) -> Iterator[dict]:  # noqa: F811
     book, _ = deploy(w3, operator, directory=book_dir, force=True)
     port = free_port()
     folder = tmp_path_factory.mktemp("audit-market")
-    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", domain=f"127.0.0.1:{port}",
+    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", fl_spool=str(folder / "fl-spool"), domain=f"127.0.0.1:{port}",
                                    session_secret="audit-secret", anchor_interval_seconds=0.3, max_upload_mb=5)
     ctx = Context(settings=settings, engine=make_engine(settings.resolved_database_url()), operator=operator,
                   chain=GridMart(w3, book, operator), store=RpcStore(ipfs.api()), secret=b"audit-secret")

@@ -153,12 +153,13 @@ def test_fl_task_rounds_shares_and_rewards(gm, member, ledger):
     models = [cid_to_bytes(compute_cid(f"model {r}".encode())) for r in (1, 2)]
     gm.federated.record_round(task, 1, models[0], [p1.address, p2.address], [100, 300], [2500, 7500])
     gm.federated.record_round(task, 2, models[1], [p1.address, p2.address], [200, 200], [5000, 5000])
+    as_owner.federated.fund_task(task, 9)  # the pool is what was escrowed at opening plus every funding
     gm.federated.finalize(task, tool)
     report = audit_fl(ledger, task)
     assert report.passed, names(report)
     assert [r["model_cid"] for r in report.facts["rounds"]] == [compute_cid(f"model {r}".encode()) for r in (1, 2)]
     rewards = next(c for c in report.checks if c.name == "rewards paid pro rata")
-    assert "refund to owner 1" in rewards.detail  # 101 * 7500/20000 = 37, 101 * 12500/20000 = 63
+    assert "refund to owner 1" in rewards.detail and "pool 110" in rewards.detail  # 110·7500/20000 = 41, ·12500 = 68
 
 
 def test_renderers_mark_each_check_with_its_transaction(gm, member, ledger):

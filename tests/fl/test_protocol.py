@@ -249,7 +249,10 @@ def test_a_restarted_coordinator_loses_nothing_and_finishes_the_round(tmp_path, 
     with again._lock:
         again._begin_close(t2, t2.current, "all partners submitted")
         again._save(t2)
+    (tmp_path / "spool" / "0xdamaged").mkdir()
+    (tmp_path / "spool" / "0xdamaged" / "task.json").write_text("{")  # skipped with an error in the log
     third = TaskService(store, InMemoryLedger(), tmp_path / "spool", clock=clock)
+    assert list(third.tasks) == [t.task_id]
     assert third.task(t.task_id).current.state == "aggregating"
     third.tick()
     t3 = third.task(t.task_id)

@@ -44,7 +44,7 @@ def market(gm, operator, ipfs, tmp_path_factory) -> Iterator[tuple[str, Context]
     """(base URL, service context) of a running marketplace."""
     port = free_port()
     folder = tmp_path_factory.mktemp("market")
-    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", domain=f"127.0.0.1:{port}",
+    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", fl_spool=str(folder / "fl-spool"), domain=f"127.0.0.1:{port}",
                                    session_secret="test-secret", anchor_interval_seconds=0.5, max_upload_mb=5)
     ctx = Context(settings=settings, engine=make_engine(settings.resolved_database_url()), operator=operator,
                   chain=gm, store=RpcStore(ipfs.api()), secret=b"test-secret")

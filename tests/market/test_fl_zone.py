@@ -24,6 +24,7 @@ from fl_coordinator.chain_ledger import ChainLedger
 from fl_coordinator.errors import Refused
 from fl_coordinator.partner import Coordinator
 from fl_coordinator.service import parse_model_blob
+from ledger_node.audit import Ledger, audit_fl
 from ledger_node.content.cid import cid_to_bytes
 
 pytestmark = pytest.mark.slow
@@ -140,6 +141,9 @@ def test_fl_task_on_chain_from_create_to_payout(market, unit, client, tmp_path):
     assert paid == {p: 90 * bps // 20_000 for p, bps in expected.items()}
     assert ctx.chain.points.balance_of(owner.address) == before[owner.address] - sum(paid.values())
     assert published["payouts"] == {p: v for p, v in paid.items() if v}
+    audit = audit_fl(Ledger(ctx.chain.w3, ctx.chain.book), chain_task)  # the auditor replays it from events
+    assert audit.passed, [c for c in audit.checks if not c.passed]
+    assert audit.facts["final_certificate"] == cert and len(audit.facts["rounds"]) == 2
 
     # the new version holds the decrypted federated model and names its task
     version = owner_client.product(tool["product_id"])["versions"][-1]

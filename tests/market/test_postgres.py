@@ -61,7 +61,7 @@ def postgres() -> Iterator[str]:
 def test_story_on_postgresql(postgres, gm, operator, tmp_path):
     port = free_port()
     settings = MarketplaceSettings(database_url=postgres, domain=f"127.0.0.1:{port}", session_secret="pg",
-                                   anchor_interval_seconds=0.5)
+                                   anchor_interval_seconds=0.5, fl_spool=str(tmp_path / "fl-spool"))
     engine = make_engine(postgres)
     assert engine.dialect.name == "postgresql"
     ctx = Context(settings=settings, engine=engine, operator=operator, chain=gm,

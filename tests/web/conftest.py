@@ -6,19 +6,13 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from fl_coordinator.ledger import InMemoryLedger
-from fl_coordinator.server import build_router
 from fl_coordinator.service import TaskService
-from ledger_node.config import Settings
-from ledger_node.content import open_store
 from ledger_node.content.ipfs_rpc import RpcStore
 from ledger_node.devnet import free_port
-from marketplace.api.audit import router as audit_router
 from marketplace.app import create_app
 from marketplace.db import make_engine
 from marketplace.services.context import Context
 from marketplace.settings import MarketplaceSettings
-from marketplace.web.routes import router as web_router
 from tests.conftest import ARTIFACTS_DIR
 from tests.market.conftest import ipfs, serve  # noqa: F401 - the js-ipfs daemon fixture
 
@@ -29,37 +23,35 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 SCREENSHOTS = ARTIFACTS_DIR / "web"
-fl_router = build_router()
 
 expect.set_options(timeout=30_000)  # chain round trips included
 
 
 @pytest.fixture(scope="session")
-def fl_service(tmp_path_factory) -> TaskService:
-    """The federated-learning coordinator's service (plain in-memory ledger) behind the site's /fl routes."""
-    home = tmp_path_factory.mktemp("fl")
-    return TaskService(open_store(Settings(home=home)), InMemoryLedger(), home / "spool")
-
-
-@pytest.fixture(scope="session")
-def site(gm, operator, ipfs, fl_service, tmp_path_factory) -> Iterator[tuple[str, Context]]:  # noqa: F811
-    """(base URL, context) of a running marketplace that serves the web pages (and the FL zone's API)."""
+def site_app(gm, operator, ipfs, tmp_path_factory) -> Iterator[tuple[str, Context, object]]:  # noqa: F811
+    """(base URL, context, app) of a running marketplace that serves the web pages and the FL zone."""
     port = free_port()
     folder = tmp_path_factory.mktemp("web")
-    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", domain=f"127.0.0.1:{port}",
+    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", fl_spool=str(folder / "fl-spool"), domain=f"127.0.0.1:{port}",
                                    session_secret="test-secret", anchor_interval_seconds=0.5, max_upload_mb=5)
     ctx = Context(settings=settings, engine=make_engine(settings.resolved_database_url()), operator=operator,
                   chain=gm, store=RpcStore(ipfs.api()), secret=b"test-secret")
     app = create_app(settings, ctx)
-    served = {getattr(r, "path", None) for r in app.routes}
-    for router in (web_router, audit_router, fl_router):  # until app.py includes them
-        if not served & {r.path for r in router.routes}:
-            app.include_router(router)
-    app.state.service = fl_service
     server, thread = serve(app, port)
-    yield f"http://127.0.0.1:{port}", ctx
+    yield f"http://127.0.0.1:{port}", ctx, app
     server.should_exit = True
     thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def site(site_app) -> tuple[str, Context]:
+    return site_app[:2]
+
+
+@pytest.fixture(scope="session")
+def fl_service(site_app) -> TaskService:
+    """The site's federated-learning coordinator (recording on the session chain)."""
+    return site_app[2].state.fl_service
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,13 @@ from playwright.sync_api import expect
 from fl_coordinator import he
 from fl_coordinator.keys import wallet_public_key
 from fl_coordinator.model import FedMLPClassifier
+from ledger_node.contracts import Role
 
 from .pages import message
 
 
-def test_fl_zone_shows_rounds_shares_and_the_convergence_plot(open_as, fl_service, screenshots):
-    owner, north, south = (Account.create() for _ in range(3))
+def test_fl_zone_shows_rounds_shares_and_the_convergence_plot(open_as, fl_service, member, screenshots):
+    owner, north, south = (member(role)[0] for role in (Role.PUBLISHER, Role.SUBSCRIBER, Role.SUBSCRIBER))
     keys = he.generate("plain")
     model = FedMLPClassifier(hidden=()).init_weights(3)
     task = fl_service.create_task(owner.address, name="Theft detection, two provinces",
@@ -41,6 +42,9 @@ def test_fl_zone_shows_rounds_shares_and_the_convergence_plot(open_as, fl_servic
     expect(partners).to_contain_text(north.address)
     expect(partners).to_contain_text("75.00 %")
     expect(partners).to_contain_text("25.00 %")
+    chain = page.get_by_role("table", name="On chain")
+    expect(chain).to_contain_text("2 of 2 rounds recorded")
+    expect(chain).to_contain_text("open")
     rounds = page.get_by_role("table", name="Rounds").locator("tbody tr")
     expect(rounds).to_have_count(2)
     expect(rounds.nth(1)).to_contain_text("0.900")

@@ -28,8 +28,21 @@ function round(r) {
     r.aggregate_cid ? el("code", { title: r.aggregate_cid }, short(r.aggregate_cid)) : "—", when(r.closed_at)];
 }
 
+// What FederatedRegistry holds about the task (or the coordinator's memory when it runs without a chain).
+function ledgerTable(l, t) {
+  if (l.ledger !== "chain") return el("p", {}, "This coordinator records contribution shares in memory only (no chain).");
+  const cert = l.final_certificate
+    ? el("a", { href: `/web/product.html?id=${l.product_id}` }, `certificate ${l.final_certificate} (product ${l.product_id})`)
+    : (l.product_id ? `pending: a new version of product ${l.product_id}` : "pending");
+  const paid = Object.entries(t.payouts || {}).map(([a, p]) => `${short(a)} ${p}`).join("; ");
+  return table("On chain", ["FederatedRegistry task", "Status", "Rounds", "Reward pool (points)", "Final model", "Paid"], [[
+    `#${l.chain_task_id}`, l.status, `${l.rounds_recorded} of ${t.rounds_total} rounds recorded`,
+    String(l.reward_pool), cert, paid || "—"]]);
+}
+
 async function task(id) {
   const t = await fl(`/tasks/${encodeURIComponent(id)}`);
+  const ledger = await fl(`/tasks/${encodeURIComponent(id)}/ledger`);
   document.querySelector("h1").textContent = `Federated learning: ${t.name}`;
   const finals = t.final_shares_bps || {};
   root.replaceChildren(
@@ -41,6 +54,7 @@ async function task(id) {
       t.partners.map((p) => [el("code", {}, p.address), p.has_key ? "yes" : "no",
         finals[p.address] !== undefined ? pct(finals[p.address]) : "—"])),
     table("Rounds", ["Round", "State", "Shares", "Federated AUC", "Aggregate", "Closed"], t.rounds.map(round)),
+    ledgerTable(ledger, t),
     el("figure", {}, el("img", { id: "convergence", src: `/fl/tasks/${encodeURIComponent(id)}/plot.png`,
       alt: `Convergence of ${t.name}: AUC per round, federated against each partner's local-only model` }),
     el("figcaption", {}, "Convergence: AUC per round on each partner's held-out data")),
