@@ -30,16 +30,24 @@ from fl_coordinator.model import FedMLPClassifier
 from fl_coordinator.partner import Coordinator, run_partner
 from ledger_node.errors import GridMartError
 
+from ._common import PasswordOpt, signer
+
 app = typer.Typer(no_args_is_help=True, help="Federated-learning zone: tasks, partners, rounds.")
 
 COORD = typer.Option("http://127.0.0.1:8000", "--coordinator", envvar=["GRIDMART_FL_URL", "GRIDMART_API_URL"],
                      help="Base URL of the FL coordinator (the marketplace, or a stand-alone coordinator).")
-KEY = typer.Option(..., "--key-file", envvar="GRIDMART_FL_KEY_FILE",
-                   help="File holding this wallet's hex private key.")
+KEY = typer.Option(None, "--key-file", envvar="GRIDMART_FL_KEY_FILE",
+                   help="File holding this wallet's hex private key (or use --wallet).")
+WALLET = typer.Option(None, "--wallet", "-w", help="Keystore name of this wallet (or use --key-file).")
 TASK = typer.Option(..., "--task", help="Task id (0x...).")
 
 
-def _key(path: Path) -> str:
+def _key(path: Path | None, wallet: str | None, password: str | None) -> str:
+    """The signing key, from a keystore (--wallet) or a hex key file (--key-file)."""
+    if wallet:
+        return signer(wallet, password).key.hex()
+    if path is None:
+        raise GridMartError("name your wallet: --wallet <keystore name> or --key-file <hex key file>")
     try:
         text = path.read_text().strip()
     except OSError as exc:
@@ -72,7 +80,8 @@ def load_partner_data(csv: Path, val_frac: float, seed: int):
 
 
 @app.command()
-def create(coordinator: str = COORD, key_file: Path = KEY,
+def create(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str | None = WALLET,
+           password: str | None = PasswordOpt,
            secret: Path = typer.Option(..., help="Where to write the HE secret key (keep it private)."),
            name: str = typer.Option("theft-detection", help="Task name."),
            backend: str = typer.Option("ckks", help="ckks | paillier | plain (plain: comparison only)."),
@@ -98,22 +107,24 @@ def create(coordinator: str = COORD, key_file: Path = KEY,
     with os.fdopen(fd, "wb") as fh:
         fh.write(he.dump_secret(keyset))
     dp = DPConfig(dp_clip, dp_noise, dp_delta) if dp_clip > 0 else None
-    task = Coordinator(coordinator, _key(key_file)).create_task(
+    task = Coordinator(coordinator, _key(key_file, wallet, password)).create_task(
         name=name, model=model, keyset=keyset, rounds=rounds, min_partners=min_partners,
         round_seconds=round_seconds, dp=dp, seed=seed, product_id=product)
     typer.echo(json.dumps(task) if as_json else task["task_id"])
 
 
 @app.command()
-def join(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK):
+def join(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str | None = WALLET,
+         password: str | None = PasswordOpt, task: str = TASK):
     """Join a task as a partner (your wallet's public key receives the sealed HE key)."""
-    c = Coordinator(coordinator, _key(key_file))
+    c = Coordinator(coordinator, _key(key_file, wallet, password))
     c.join(task)
     typer.echo(f"joined {task} as {c.address}")
 
 
 @app.command()
-def grant(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
+def grant(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str | None = WALLET,
+          password: str | None = PasswordOpt, task: str = TASK,
           secret: Path = typer.Option(..., help="The HE secret written by `create`."),
           wait_partners: int = typer.Option(0, help="Wait until this many partners joined."),
           timeout: float = 120.0, start: bool = typer.Option(False, help="Start round 1 afterwards.")):
@@ -122,7 +133,7 @@ def grant(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
         keyset = he.load_secret(secret.read_bytes())
     except OSError as exc:
         raise GridMartError(f"cannot read {secret} ({exc.strerror}); pass the file `create` wrote") from None
-    c = Coordinator(coordinator, _key(key_file))
+    c = Coordinator(coordinator, _key(key_file, wallet, password))
     end = time.monotonic() + timeout
     while len(c.task(task)["partners"]) < wait_partners:
         if time.monotonic() > end:
@@ -136,14 +147,15 @@ def grant(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
 
 
 @app.command()
-def train(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
+def train(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str | None = WALLET,
+          password: str | None = PasswordOpt, task: str = TASK,
           data: Path = typer.Option(..., help="Your SGCC-format CSV (never uploaded)."),
           val_frac: float = 0.25, seed: int = 0,
           stop_after_round: int = typer.Option(0, help="Leave after this round (simulates a dropout); 0 = never."),
           out: Path | None = typer.Option(None, help="Write the result (history, weights) as JSON here.")):
     """Partner: train every round locally, upload encrypted updates, decrypt aggregates."""
     X, y, X_val, y_val = load_partner_data(data, val_frac, seed)
-    c = Coordinator(coordinator, _key(key_file))
+    c = Coordinator(coordinator, _key(key_file, wallet, password))
     res = run_partner(c, task, X, y, X_val, y_val, stop_after_round=stop_after_round or None,
                       log=typer.echo)
     summary = {"address": c.address, "rounds_done": res.rounds_done, "refused": res.refused,
@@ -195,10 +207,11 @@ def _chain_task_id(c: Coordinator, task: str) -> int:
 
 
 @app.command()
-def fund(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
+def fund(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str | None = WALLET,
+         password: str | None = PasswordOpt, task: str = TASK,
          points: int = typer.Option(..., min=1, help="Points to escrow in the task's reward pool.")):
     """Owner: escrow points for the partners; paid out pro rata to their shares when you publish."""
-    key = _key(key_file)
+    key = _key(key_file, wallet, password)
     c = Coordinator(coordinator, key)
     chain_task = _chain_task_id(c, task)
     out = _market(coordinator, key).fund_task(chain_task, points)
@@ -207,7 +220,8 @@ def fund(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
 
 
 @app.command()
-def publish(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
+def publish(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str | None = WALLET,
+            password: str | None = PasswordOpt, task: str = TASK,
             secret: Path = typer.Option(..., help="The HE secret written by `create`."),
             product: int = typer.Option(0, help="Tool product to version (default: the task's)."),
             title: str = typer.Option("", help="Title of the new version (default: the product's)."),
@@ -216,7 +230,7 @@ def publish(coordinator: str = COORD, key_file: Path = KEY, task: str = TASK,
     lineage to the task, and finalise the task on chain (the reward pool is paid out)."""
     from fl_coordinator.service import model_blob
 
-    key = _key(key_file)
+    key = _key(key_file, wallet, password)
     c = Coordinator(coordinator, key)
     view = c.task(task)
     if view["status"] == "finalized":

@@ -26,6 +26,7 @@ from fl_coordinator.partner import Coordinator
 from fl_coordinator.service import parse_model_blob
 from ledger_node.audit import Ledger, audit_fl
 from ledger_node.content.cid import cid_to_bytes
+from ledger_node.wallets import create_wallet
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,13 +127,15 @@ def test_fl_task_on_chain_from_create_to_payout(market, unit, client, tmp_path):
     # shares are sample-weighted: the biggest province has the biggest share
     assert max(expected, key=expected.get) == partners[0].address
 
+    # the owner funds and publishes with its keystore (-w), like every other gridmart command
+    wallet = create_wallet(f"fl-owner-{owner.address[2:10]}", "owner-pw", owner.key).name
+    owner_env = {**os.environ, "PYTHONPATH": str(ROOT), "GRIDMART_WALLET_PASSWORD": "owner-pw"}
     before = {p.address: ctx.chain.points.balance_of(p.address) for p in [owner, *partners]}
-    assert "reward pool of task" in _run(["fund", *common, "--key-file", str(keys[0]), "--task", task,
-                                          "--points", "90"], env)
+    assert "reward pool of task" in _run(["fund", *common, "-w", wallet, "--task", task, "--points", "90"], owner_env)
     assert ctx.chain.points.balance_of(owner.address) == before[owner.address] - 90
 
-    published = json.loads(_run(["publish", *common, "--key-file", str(keys[0]), "--task", task,
-                                 "--secret", str(secret), "--json"], env).splitlines()[-1])
+    published = json.loads(_run(["publish", *common, "-w", wallet, "--task", task,
+                                 "--secret", str(secret), "--json"], owner_env).splitlines()[-1])
     cert = published["certificate_id"]
     on_chain = ctx.chain.federated.task(chain_task)
     assert on_chain["final_certificate"] == cert and on_chain["status"] == 2
