@@ -33,8 +33,10 @@ def test_rounds_and_shares_land_on_chain(gm, member):
     with pytest.raises(Refused, match="not a version of this task's tool product") as err:
         fresh.finalize(task_id, publish(gm, owner, kind=Kind.DATA))
     assert err.value.status == 409
-    paid = fresh.finalize(task_id, publish(gm, owner, kind=Kind.TOOL))
+    final = publish(gm, owner, kind=Kind.TOOL)
+    paid = fresh.finalize(task_id, final)
     assert paid == dict(zip(partners, [63, 31, 5]))
+    assert ChainLedger(gm).finalize(task_id, final) == paid  # a retry after a lost answer: same payouts, paid once
     assert [gm.points.balance_of(p) for p in partners] == [500 + 63, 500 + 31, 500 + 5]
     assert fresh.view(task_id)["status"] == "finalized"
 
