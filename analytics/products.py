@@ -40,19 +40,11 @@ def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
     return frame[column].to_numpy()
 
 
-class TheftDetection(Product):
-    name = "theft-detection"
-    kind = "application"
-    title = "Electricity-theft identification"
-    summary = ("Scores each customer's daily consumption for tampering (Jokar et al. attack "
-               "traces) with gradient boosting; flags at the F1-tuned threshold.")
+class _SgccProduct(Product):
+    """Products that read customers' daily consumption in SGCC layout."""
+
     input_format = _SGCC_FORMAT
     input_columns = _SGCC_INPUT
-    output_columns = (
-        Column("CONS_NO", "string", "customer number"),
-        Column("theft_score", "float 0-1", "probability-like theft score"),
-        Column("theft_flag", "0/1", "1 = inspect: score >= the card's operating threshold"),
-    )
     default_size, size_unit = 10_000, "customers"
 
     def generate(self, size, seed):
@@ -60,6 +52,19 @@ class TheftDetection(Product):
 
     def read(self, path):
         return loaders.load_consumption_csv(path)
+
+
+class TheftDetection(_SgccProduct):
+    name = "theft-detection"
+    kind = "application"
+    title = "Electricity-theft identification"
+    summary = ("Scores each customer's daily consumption for tampering (Jokar et al. attack "
+               "traces) with gradient boosting; flags at the F1-tuned threshold.")
+    output_columns = (
+        Column("CONS_NO", "string", "customer number"),
+        Column("theft_score", "float 0-1", "probability-like theft score"),
+        Column("theft_flag", "0/1", "1 = inspect: score >= the card's operating threshold"),
+    )
 
     def fit(self, frame, seed):
         model = build_theft_pipeline(seed).fit(_days(frame), _labels(frame, "FLAG"))
@@ -83,26 +88,17 @@ class TheftDetection(Product):
                              "theft_flag": (score >= card["threshold"]).astype(int)})
 
 
-class AbnormalConsumption(Product):
+class AbnormalConsumption(_SgccProduct):
     name = "abnormal-consumption"
     kind = "application"
     title = "Identification of abnormal power consumption"
     summary = ("Unsupervised isolation-forest score on the consumption features: ranks "
                "customers for inspection where no theft has been confirmed yet.")
-    input_format = _SGCC_FORMAT
-    input_columns = _SGCC_INPUT
     output_columns = (
         Column("CONS_NO", "string", "customer number"),
         Column("anomaly_score", "float", "higher = more abnormal; 0 is the flag boundary"),
         Column("anomaly_flag", "0/1", "1 = among the most abnormal 8.5 % of the training population"),
     )
-    default_size, size_unit = 10_000, "customers"
-
-    def generate(self, size, seed):
-        return generate_sgcc(size, seed=seed)
-
-    def read(self, path):
-        return loaders.load_consumption_csv(path)
 
     def fit(self, frame, seed):
         model = build_anomaly_pipeline(seed).fit(_days(frame))
