@@ -265,7 +265,8 @@ def publish(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str |
            "shares_bps": final_view["final_shares_bps"]}
     typer.echo(json.dumps(out) if as_json else
                f"certificate {out['certificate_id']} (new version of product {product}, CID {out['cid']}) "
-               f"finalises task {task}; paid: " + (", ".join(f"{a} {p}" for a, p in out["payouts"].items()) or "nothing"))
+               f"finalises task {task}; paid: " + (", ".join(f"{a} {p}" for a, p in out["payouts"].items()) or "nothing")
+               + "; the new version goes on the shelf when the operator approves it")
 
 
 @app.command()
