@@ -3,19 +3,31 @@
 Five provinces with non-IID SGCC-format data (sizes, theft rates, consumption
 patterns differ). Prints accuracy / recall / AUC of (a) each province alone,
 (b) federated with CKKS over the real HTTP protocol (coordinator process +
-five partner processes), (c) centralized on pooled data; the max |HE - plaintext
-FedAvg| weight difference after the same rounds; the round wall time with and
-without HE; HE aggregation time for 10 partners x 1,000,000 parameters on
-2 processes. Last line: one JSON object with every figure.
+five partner processes), (c) centralized on pooled data, (d) federated with CKKS
+and differential privacy at two settings; the max |HE - plaintext FedAvg| weight
+difference after the same rounds; the round wall time with and without HE; HE
+aggregation time for 10 partners x 1,000,000 parameters on 1 and 2 processes.
+Last line: one JSON object with every figure.
+
+The round times are comparable by construction: one coordinator process and one
+process per province serve every task (same warm-up, same polling, one BLAS
+thread each since six processes share the cores), a discarded warm-up task takes
+first-call costs, HE and plaintext tasks alternate in the order HE P, P HE, HE P...
+so that a drift in the machine's load cancels, and the figure is the median over
+rounds 2..R of all tasks of a backend (round 1 includes every partner's start).
+The CPU time per round of the coordinator and the partners is printed as well: it
+hardly moves when other work shares the machine, which wall time does.
 
 Run: PYTHONPATH=. .venv/bin/python bench/fl_theft.py [--quick]
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -26,7 +38,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from eth_account import Account
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,6 +63,14 @@ PROVINCES = [  # name, customers, theft rate, profile knobs (non-IID)
     ("E", 500, 0.15, dict(consumption_scale=0.8, class_mix=(0.95, 0.04, 0.01), outlier_rate=0.002)),
 ]
 HIDDEN, LR, EPOCHS, BATCH = (32,), 0.05, 2, 32
+#: DP rows (clip C, noise multiplier sigma, rounds). Partner-level DP with five partners: noise of
+#: sigma*C per coordinate on ~1,000 weights against an update of norm <= C. Updates have a median
+#: norm of ~0.5, so C = 0.1 (always clipping, like a normalized step) with more rounds of smaller
+#: steps lets later local training undo earlier noise. epsilon ~ 40 costs ~0.04 AUC; epsilon <= 10
+#: is reachable only with a heavy loss (see docs/fl.md, "Differential privacy").
+DP_SETTINGS = ((0.1, 0.8, 20), (0.05, 2.75, 30))
+DP_DELTA = 1e-5
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def load_provinces(scale: float) -> list[dict]:
@@ -86,14 +106,16 @@ def _train_kw() -> dict:
     return dict(lr=LR, epochs=EPOCHS, batch_size=BATCH)
 
 
-def plaintext_fedavg(provs, w0, arch, rounds, seed=0) -> np.ndarray:
-    w = w0
+def plaintext_fedavg(provs, w0, arch, rounds, seed=0) -> tuple[np.ndarray, float]:
+    """FedAvg in memory; also the median L2 norm of the partners' updates (what a DP clip bounds)."""
+    w, norms = w0, []
     counts = [len(p["y"]) for p in provs]
     for r in range(1, rounds + 1):
         local = [from_architecture(arch, w, random_state=seed * 100_003 + r, **_train_kw())
                  .partial_fit(p["X"], p["y"]).get_weights() for p in provs]
+        norms += [float(np.linalg.norm(lw - w)) for lw in local]
         w = sum(float(pi) * lw for pi, lw in zip(FedAvg.weights(counts), local))
-    return w
+    return w, statistics.median(norms)
 
 
 # -- the real protocol: coordinator process + partner processes ------------------------------
@@ -103,68 +125,167 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _partner_proc(url, key, task_id, X, y, Xv, yv, queue):
+def _wallet(name: str) -> str:
+    """A fixed wallet key per role, so reruns draw the same DP noise (it is seeded by address)."""
+    return "0x" + hashlib.sha256(f"gridmart-fl-bench/{name}".encode()).hexdigest()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _partner_loop(url, key, X, y, Xv, yv, inbox, outbox):
+    """One province's partner: takes part in every task id it is sent, until None."""
+    threadpool_limits(1)
+    coord = Coordinator(url, key)
+
     def log(line: str) -> None:
-        if line.startswith("ready:"):
-            queue.put(("ready", key))
+        if line.startswith("ready:"):  # key unsealed, model fetched, waiting for round 1
+            outbox.put(("ready", key))
 
-    res = run_partner(Coordinator(url, key), task_id, X, y, Xv, yv, poll=0.01, log=log)
-    queue.put(("done", (key, res.weights, res.epsilon)))
+    for task_id in iter(inbox.get, None):
+        try:
+            res = run_partner(coord, task_id, X, y, Xv, yv, log=log)
+        except Exception as exc:  # the bench stops at once instead of waiting for a timeout
+            outbox.put(("error", key, f"{type(exc).__name__}: {exc}"))
+        else:
+            outbox.put(("done", key, res.weights, res.epsilon))
 
 
-def federated_run(provs, backend: str, rounds: int, w0, arch, dp: DPConfig | None = None) -> dict:
-    """One task over HTTP; returns final weights, per-round wall times and DP epsilon."""
-    home = Path(tempfile.mkdtemp(prefix="gm-fl-bench-"))
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRIDMART_HOME": str(home)}
-    env.pop("GRIDMART_IPFS_API", None)
-    server = subprocess.Popen([sys.executable, "-m", "fl_coordinator.server", "--port", str(port),
-                               "--home", str(home), "--he-workers", "1"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    procs = []
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/fl/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        owner = Coordinator(url, Account.create().key.hex())
+class Federation:
+    """A coordinator process and one partner process per province, serving every task of the bench."""
+
+    def __init__(self, provs: list[dict]):
+        self.home = Path(tempfile.mkdtemp(prefix="gm-fl-bench-"))
+        port = _free_port()
+        env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT), "GRIDMART_HOME": str(self.home)}
+        env.pop("GRIDMART_IPFS_API", None)
+        self.server = subprocess.Popen([sys.executable, "-m", "fl_coordinator.server", "--port", str(port),
+                                        "--home", str(self.home)], cwd=ROOT, env=env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+        self.procs: list = []
+        try:
+            for _ in range(300):
+                try:
+                    if httpx.get(self.url + "/fl/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            self.owner = Coordinator(self.url, _wallet("owner"))
+            self.members = [Coordinator(self.url, _wallet(p["name"])) for p in provs]
+            ctx = mp.get_context("spawn")
+            self.outbox = ctx.Queue()
+            self.inboxes = [ctx.Queue() for _ in provs]
+            self.procs = [ctx.Process(target=_partner_loop, args=(self.url, m.key, p["X"], p["y"], p["Xv"],
+                                                                  p["yv"], q, self.outbox))
+                          for m, p, q in zip(self.members, provs, self.inboxes)]
+            for pr in self.procs:
+                pr.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Federation:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _collect(self, kind: str) -> list[tuple]:
+        msgs = []
+        for _ in self.procs:
+            msg = self.outbox.get(timeout=900)
+            if msg[0] == "error":
+                raise RuntimeError(f"partner {msg[1][:10]} failed: {msg[2]}")
+            assert msg[0] == kind, msg[0]
+            msgs.append(msg)
+        return msgs
+
+    def cpu_seconds(self) -> np.ndarray:
+        """CPU used so far by the coordinator and by the partners: unlike wall time, it hardly
+        moves when other work shares the machine."""
+        return np.array([_cpu_seconds(self.server.pid), sum(_cpu_seconds(pr.pid) for pr in self.procs)])
+
+    def run(self, backend: str, rounds: int, w0, arch, dp: DPConfig | None = None, seed: int = 0) -> dict:
+        """One task over HTTP; returns final weights, per-round wall and CPU times and the DP epsilon."""
         keyset = he.generate(backend)
         model = from_architecture(arch, w0, **_train_kw())
-        task = owner.create_task(name=f"bench-{backend}", model=model, keyset=keyset, rounds=rounds,
-                                 min_partners=len(provs), round_seconds=300, dp=dp, seed=0)
+        task = self.owner.create_task(name=f"bench-{backend}", model=model, keyset=keyset, rounds=rounds,
+                                      min_partners=len(self.procs), round_seconds=300, dp=dp, seed=seed)
         tid = task["task_id"]
-        keys = [Account.create().key.hex() for _ in provs]
-        for k in keys:
-            Coordinator(url, k).join(tid)
-        owner.grant_keys(tid, keyset)
-        ctx = mp.get_context("spawn")
-        queue = ctx.Queue()
-        procs = [ctx.Process(target=_partner_proc, args=(url, k, tid, p["X"], p["y"], p["Xv"], p["yv"], queue))
-                 for k, p in zip(keys, provs)]
-        for pr in procs:
-            pr.start()
-        for _ in procs:  # every partner imported, unsealed its key and waits for round 1
-            assert queue.get(timeout=300)[0] == "ready"
-        owner.start(tid)
-        results = [queue.get(timeout=900)[1] for _ in procs]
-        view = owner.task(tid)
-        # round time: open -> aggregate stored; round 1 excluded (partner warm-up skew)
-        times = [r["aggregated_at"] - r["opened_at"] for r in view["rounds"]]
-        weights = results[0][1]
-        assert all(np.array_equal(weights, r[1]) for r in results), "partners decrypted different models"
-        return {"weights": weights, "round_times": times, "epsilon": results[0][2],
+        for m in self.members:
+            m.join(tid)
+        self.owner.grant_keys(tid, keyset)
+        for q in self.inboxes:
+            q.put(tid)
+        self._collect("ready")
+        cpu0 = self.cpu_seconds()  # from here on: the rounds only, not the key and model set-up
+        self.owner.start(tid)
+        results = self._collect("done")
+        cpu = self.cpu_seconds() - cpu0
+        view = self.owner.task(tid)
+        weights = results[0][2]
+        assert all(np.array_equal(weights, r[2]) for r in results), "partners decrypted different models"
+        return {"task_id": tid, "weights": weights, "epsilon": results[0][3],
+                "round_times": [r["aggregated_at"] - r["opened_at"] for r in view["rounds"]],
+                "cpu_per_round": cpu / rounds,
                 "agg_seconds": [r["aggregate_seconds"] for r in view["rounds"]],
-                "shares_bps": view["final_shares_bps"], "plot": owner.plot_png(tid)}
-    finally:
-        for pr in procs:
+                "shares_bps": view["final_shares_bps"]}
+
+    def plot_png(self, task_id: str) -> bytes:
+        return self.owner.plot_png(task_id)
+
+    def close(self) -> None:
+        for q in getattr(self, "inboxes", []):
+            q.put(None)
+        for pr in self.procs:
             pr.join(timeout=30)
             if pr.is_alive():
                 pr.kill()
-        server.terminate()
-        server.wait(timeout=15)
+        for c in [getattr(self, "owner", None), *getattr(self, "members", [])]:
+            if c is not None:
+                c.close()
+        self.server.terminate()
+        self.server.wait(timeout=15)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def round_ms(runs: list[dict]) -> dict:
+    """Median round wall time (round opened -> aggregate stored) over rounds 2..R of these tasks,
+    and the median CPU time per round of the coordinator and of the partners."""
+    per_task = [[1000 * t for t in r["round_times"][1:] or r["round_times"]] for r in runs]
+    return {"median": statistics.median([t for ts in per_task for t in ts]),
+            "per_task": [statistics.median(ts) for ts in per_task], "all": per_task,
+            "cpu": [1000 * float(np.median([r["cpu_per_round"][i] for r in runs])) for i in (0, 1)]}
+
+
+def dp_row(cfg: DPConfig, rounds: int, runs: list[dict], eps: float) -> dict:
+    """One DP setting: metrics averaged over runs with different noise draws, and the AUC spread."""
+    avg = {part: {k: float(np.mean([r[part][k] for r in runs])) for k in runs[0][part]} for part in ("mean", "pooled")}
+    return {"clip": cfg.clip, "noise_multiplier": cfg.noise_multiplier, "rounds": rounds, "delta": cfg.delta,
+            "epsilon": eps, "runs": len(runs), **avg, "auc_range": [min(r["mean"]["auc"] for r in runs),
+                                                                     max(r["mean"]["auc"] for r in runs)]}
+
+
+def he_unit_costs(n_params: int, repeat: int = 21) -> dict:
+    """What HE adds per partner and round at this model size: encrypt, decrypt (median ms), bytes sent."""
+    sk = he.generate("ckks")
+    w = np.random.default_rng(0).normal(0, 0.3, n_params)
+    ct = sk.encrypt(w)
+
+    def median_ms(fn) -> float:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            times.append(1000 * (time.perf_counter() - t0))
+        return statistics.median(times)
+
+    return {"encrypt_ms": median_ms(lambda: sk.encrypt(w)), "decrypt_ms": median_ms(lambda: sk.decrypt(ct)),
+            "update_bytes": len(ct), "plain_update_bytes": len(he.generate("plain").encrypt(w))}
 
 
 def he_aggregation_1m(n_partners=10, n_params=1_000_000) -> dict:
@@ -190,8 +311,7 @@ def he_aggregation_1m(n_partners=10, n_params=1_000_000) -> dict:
     ref = sum(int(c) * v for c, v in zip(counts, vecs)) / sum(int(c) for c in counts)
     out["max_abs_error"] = float(np.abs(sk.decrypt(agg) - ref).max())
     out["ciphertexts_per_partner"] = -(-n_params // ckks.SLOTS)
-    for p in paths:
-        p.unlink()
+    shutil.rmtree(tmp)
     return out
 
 
@@ -203,8 +323,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small data, few rounds (smoke run)")
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--pairs", type=int, default=3, help="HE/plaintext task pairs timed (order HE P P HE HE P ...)")
+    ap.add_argument("--dp-runs", type=int, help="runs per DP setting, averaged (default 3; 1 with --quick)")
     args = ap.parse_args()
     scale, rounds = (0.15, 3) if args.quick else (1.0, args.rounds)
+    n_dp = args.dp_runs or (1 if args.quick else 3)
     t0 = time.time()
     provs = load_provinces(scale)
     n_feat = provs[0]["X"].shape[1]
@@ -218,24 +341,35 @@ def main() -> None:
     pooled = {k: np.vstack([p[k] for p in provs]) if k.startswith("X") else np.concatenate([p[k] for p in provs])
               for k in ("X", "y")}
     central = scores(train_rounds(pooled["X"], pooled["y"], w0, arch, rounds), arch, provs)
+    ref, update_norm = plaintext_fedavg(provs, w0, arch, rounds)
 
-    fed_he = federated_run(provs, "ckks", rounds, w0, arch)
-    print(f"federated CKKS run done [{time.time() - t0:.0f} s]", flush=True)
-    fed_plain = federated_run(provs, "plain", rounds, w0, arch)
-    print(f"federated plaintext run done [{time.time() - t0:.0f} s]", flush=True)
-    dp = DPConfig(clip=1.0, noise_multiplier=1.0)
-    fed_dp = federated_run(provs, "ckks", rounds, w0, arch, dp=dp)
-    print(f"federated CKKS+DP run done [{time.time() - t0:.0f} s]", flush=True)
+    dp_cfgs = [(DPConfig(c, s, DP_DELTA), r) for c, s, r in DP_SETTINGS]
+    with Federation(provs) as fed:
+        fed.run("ckks", 2, w0, arch)  # warm-up, discarded
+        runs = {"ckks": [], "plain": []}
+        for i in range(args.pairs):
+            for backend in ("ckks", "plain") if i % 2 == 0 else ("plain", "ckks"):
+                runs[backend].append(fed.run(backend, rounds, w0, arch))
+        he_runs, plain_runs = runs["ckks"], runs["plain"]
+        print(f"federated runs ({args.pairs} x HE + plaintext) done [{time.time() - t0:.0f} s]", flush=True)
+        dp_runs = [[fed.run("ckks", r, w0, arch, dp=cfg, seed=k) for k in range(n_dp)] for cfg, r in dp_cfgs]
+        print(f"federated CKKS+DP runs done [{time.time() - t0:.0f} s]", flush=True)
+        plot_png = fed.plot_png(he_runs[0]["task_id"])
+    fed_he, fed_plain = he_runs[0], plain_runs[0]
     fed = scores(fed_he["weights"], arch, provs)
-    fed_dp_scores = scores(fed_dp["weights"], arch, provs)
-    ref = plaintext_fedavg(provs, w0, arch, rounds)
+    dp_rows = [dp_row(cfg, r, [scores(run["weights"], arch, provs) for run in reps], reps[0]["epsilon"])
+               for (cfg, r), reps in zip(dp_cfgs, dp_runs)]
     diff_he = float(np.abs(fed_he["weights"] - ref).max())
     diff_plain_proto = float(np.abs(fed_plain["weights"] - ref).max())
-    rt_he = statistics.median(fed_he["round_times"][1:] or fed_he["round_times"])
-    rt_plain = statistics.median(fed_plain["round_times"][1:] or fed_plain["round_times"])
+    rt_he, rt_plain = round_ms(he_runs), round_ms(plain_runs)
+    overhead = 100 * (rt_he["median"] / rt_plain["median"] - 1)
+    cpu_overhead = 100 * (sum(rt_he["cpu"]) / sum(rt_plain["cpu"]) - 1)
+    unit = he_unit_costs(init.n_params)
+    agg_ms = 1000 * statistics.median([s for run in he_runs for s in run["agg_seconds"]])
+    agg_ms_plain = 1000 * statistics.median([s for run in plain_runs for s in run["agg_seconds"]])
     agg = he_aggregation_1m() if not args.quick else he_aggregation_1m(10, 100_000)
     plot = ROOT / "bench" / "fl_theft_convergence.png"
-    plot.write_bytes(fed_he["plot"])
+    plot.write_bytes(plot_png)
 
     print("\n== electricity-theft detection, 5 non-IID provinces: accuracy % / theft recall % / AUC "
           "on each province's own test split ==")
@@ -247,15 +381,29 @@ def main() -> None:
     loc_mean = {k: float(np.mean([local[p['name']]['mean'][k] for p in provs])) for k in ("accuracy", "recall", "auc")}
     print(f"{'mean':<25} | {fmt(loc_mean)} | {fmt(fed['mean'])} | {fmt(central['mean'])}")
     print(f"{'pooled test':<25} | {'':>22} | {fmt(fed['pooled'])} | {fmt(central['pooled'])}")
-    print(f"federated + CKKS + DP (clip={dp.clip}, sigma={dp.noise_multiplier}): mean {fmt(fed_dp_scores['mean'])}, "
-          f"epsilon={fed_dp['epsilon']:.2f} at delta={dp.delta:g} per partner over {rounds} rounds")
+    print(f"\n== (d) federated + CKKS + DP: each partner clips its update to L2 norm C and adds N(0, (sigma C)^2); "
+          f"epsilon per partner at delta={DP_DELTA:g}; mean of {n_dp} run(s) (median update norm without DP: "
+          f"{update_norm:.2f}) ==")
+    print(f"{'C':>5} {'sigma':>5} {'rounds':>6} {'epsilon':>7} | {'mean of provinces':^22} | {'pooled test':^22} | "
+          f"AUC range")
+    print(f"{'-':>5} {'-':>5} {rounds:>6} {'inf':>7} | {fmt(fed['mean'])} | {fmt(fed['pooled'])} |")
+    for row in dp_rows:
+        print(f"{row['clip']:>5g} {row['noise_multiplier']:>5g} {row['rounds']:>6} {row['epsilon']:>7.2f} | "
+              f"{fmt(row['mean'])} | {fmt(row['pooled'])} | {row['auc_range'][0]:.3f}-{row['auc_range'][1]:.3f}")
     print("\n== HE figures ==")
     print(f"max |HE FedAvg - plaintext FedAvg| weights after {rounds} rounds: {diff_he:.3e}  (target <= 1e-6)")
     print(f"max |plaintext protocol - plaintext FedAvg|:                 {diff_plain_proto:.3e}")
-    print(f"round wall time (median, rounds 2..{rounds}): HE {rt_he * 1000:.0f} ms, plaintext "
-          f"{rt_plain * 1000:.0f} ms, HE adds {100 * (rt_he / rt_plain - 1):+.1f} %  (target <= 10 %)")
-    print(f"HE aggregation per round (coordinator, 5 partners x {init.n_params}): "
-          f"{1000 * statistics.median(fed_he['agg_seconds']):.1f} ms")
+    print(f"round wall time (median of rounds 2..{rounds} of {args.pairs} tasks each): HE {rt_he['median']:.0f} ms, "
+          f"plaintext {rt_plain['median']:.0f} ms, HE adds {overhead:+.1f} %  (target <= 10 %); per task: HE "
+          f"{' / '.join(f'{t:.0f}' for t in rt_he['per_task'])} ms, plaintext "
+          f"{' / '.join(f'{t:.0f}' for t in rt_plain['per_task'])} ms")
+    print(f"CPU per round, coordinator + 5 partners (median of tasks): HE {sum(rt_he['cpu']):.0f} ms "
+          f"({rt_he['cpu'][0]:.0f} + {rt_he['cpu'][1]:.0f}), plaintext {sum(rt_plain['cpu']):.0f} ms "
+          f"({rt_plain['cpu'][0]:.0f} + {rt_plain['cpu'][1]:.0f}), HE adds {cpu_overhead:+.1f} %")
+    print(f"HE cost per partner and round ({init.n_params} params): encrypt {unit['encrypt_ms']:.1f} ms, decrypt "
+          f"{unit['decrypt_ms']:.1f} ms, update {unit['update_bytes'] / 1024:.0f} KiB (plaintext "
+          f"{unit['plain_update_bytes'] / 1024:.0f} KiB); coordinator aggregation of 5 updates {agg_ms:.1f} ms "
+          f"(plaintext {agg_ms_plain:.1f} ms)")
     n_agg = "1,000,000" if not args.quick else "100,000"
     print(f"CKKS aggregation 10 partners x {n_agg} params ({agg['ciphertexts_per_partner']} ct each): "
           f"{agg['workers_2_s']:.2f} s on 2 processes, {agg['workers_1_s']:.2f} s on 1  (target <= 3 s); "
@@ -268,13 +416,18 @@ def main() -> None:
                                   "federated": fed["per_province"][i], "centralized": central["per_province"][i]}
                       for i, p in enumerate(provs)},
         "alone_mean": loc_mean, "federated_he_mean": fed["mean"], "federated_he_pooled": fed["pooled"],
-        "federated_he_dp_mean": fed_dp_scores["mean"], "dp_epsilon": fed_dp["epsilon"], "dp_delta": dp.delta,
         "centralized_mean": central["mean"], "centralized_pooled": central["pooled"],
+        "dp": dp_rows, "median_update_norm": update_norm,
         "max_abs_diff_he_vs_plain_fedavg": diff_he, "max_abs_diff_plain_protocol_vs_fedavg": diff_plain_proto,
-        "round_ms_he": rt_he * 1000, "round_ms_plain": rt_plain * 1000,
-        "he_overhead_pct": 100 * (rt_he / rt_plain - 1),
-        "round_ms_he_all": [t * 1000 for t in fed_he["round_times"]],
-        "round_ms_plain_all": [t * 1000 for t in fed_plain["round_times"]],
+        "round_ms_he": rt_he["median"], "round_ms_plain": rt_plain["median"], "he_overhead_pct": overhead,
+        "round_ms_he_per_task": rt_he["per_task"], "round_ms_plain_per_task": rt_plain["per_task"],
+        "round_ms_he_all": rt_he["all"], "round_ms_plain_all": rt_plain["all"],
+        "round_cpu_ms_he": dict(zip(("coordinator", "partners"), rt_he["cpu"])),
+        "round_cpu_ms_plain": dict(zip(("coordinator", "partners"), rt_plain["cpu"])),
+        "he_cpu_overhead_pct": cpu_overhead,
+        "he_encrypt_ms": unit["encrypt_ms"], "he_decrypt_ms": unit["decrypt_ms"],
+        "he_update_bytes": unit["update_bytes"], "plain_update_bytes": unit["plain_update_bytes"],
+        "he_agg_round_ms": agg_ms, "plain_agg_round_ms": agg_ms_plain,
         "he_agg_10x1m_s_2proc": agg["workers_2_s"], "he_agg_10x1m_s_1proc": agg["workers_1_s"],
         "he_agg_10x1m_max_error": agg["max_abs_error"], "he_agg_params": 1_000_000 if not args.quick else 100_000,
         "final_task_shares_bps": fed_he["shares_bps"],

@@ -8,8 +8,10 @@ error for 10 partners); it limits values to |x| < 2^18, far above model weights.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
+import struct
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 import multiprocessing
@@ -19,7 +21,8 @@ import numpy as np
 import tenseal as ts
 
 from fl_coordinator.errors import HEError
-from fl_coordinator.he.base import EncryptedVector, PublicKeyset, SecretKeyset, Update, load_update
+from fl_coordinator.he.base import (MAGIC, EncryptedVector, PublicKeyset, SecretKeyset, Update, fingerprint,
+                                    load_update)
 
 POLY_MODULUS = 8192
 COEFF_MOD_BITS = [60, 40, 60]
@@ -52,6 +55,26 @@ def _weighted_chunks(ctx: ts.Context, chunk_lists: Sequence[Sequence[bytes]],
     return out
 
 
+def _read_chunks(path: str, start: int, stop: int) -> tuple[int, int, list[bytes]]:
+    """(length, number of chunks, chunks[start:stop]) of a spooled update, reading only those chunks
+    (framing of base.EncryptedVector; the file passed check() on upload). Each aggregation process
+    thus loads its own share: parsing every file whole in each one made two processes slower than one."""
+    with open(path, "rb") as f:
+        if f.read(len(MAGIC)) != MAGIC:
+            raise HEError(f"{path} is not a GridMart encrypted vector")
+        (hl,) = struct.unpack(">I", f.read(4))
+        length = int(json.loads(f.read(hl))["length"])
+        (n,) = struct.unpack(">I", f.read(4))
+        chunks = []
+        for j in range(min(stop, n)):
+            (cl,) = struct.unpack(">I", f.read(4))
+            if j < start:
+                f.seek(cl, os.SEEK_CUR)
+            else:
+                chunks.append(f.read(cl))
+    return length, n, chunks
+
+
 _WORKER_CTX: ts.Context | None = None
 
 
@@ -61,7 +84,7 @@ def _worker_init(public_bytes: bytes) -> None:
 
 
 def _worker_sum(paths: list[str], weights: list[float], start: int, stop: int) -> list[bytes]:
-    chunk_lists = [load_update(p).chunks[start:stop] for p in paths]
+    chunk_lists = [_read_chunks(p, start, stop)[2] for p in paths]
     return _weighted_chunks(_WORKER_CTX, chunk_lists, weights)
 
 
@@ -70,6 +93,7 @@ class CkksPublic(PublicKeyset):
 
     def __init__(self, public_bytes: bytes, workers: int = 1):
         self._public = public_bytes
+        self._fingerprint = fingerprint(public_bytes)
         self.context = _public_context(public_bytes)
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
@@ -77,6 +101,11 @@ class CkksPublic(PublicKeyset):
     @property
     def public_bytes(self) -> bytes:
         return self._public
+
+    @property
+    def fingerprint(self) -> str:
+        """Hashed once: every encrypt, check and decrypt uses it (sha-256 of ~360 KB)."""
+        return self._fingerprint
 
     def _encrypt_with(self, ctx: ts.Context, values: np.ndarray) -> bytes:
         values = np.asarray(values, dtype=np.float64).ravel()
@@ -125,18 +154,14 @@ class CkksPublic(PublicKeyset):
         w = [float(x) for x in weights]
         paths = [os.fspath(u) for u in updates if isinstance(u, (str, os.PathLike))]
         if self.workers > 1 and len(paths) == len(updates):
-            first = load_update(paths[0])
-            n_chunks = len(first.chunks)
+            length, n_chunks, _ = _read_chunks(paths[0], 0, 0)
             if n_chunks * len(paths) >= PARALLEL_MIN_CHUNKS:
-                bounds = np.linspace(0, n_chunks, self.workers + 1).astype(int)
+                bounds = [int(b) for b in np.linspace(0, n_chunks, self.workers + 1)]
                 pool = self._pool_for()
-                futures = [pool.submit(_worker_sum, paths, w, int(a), int(b))
-                           for a, b in zip(bounds[1:-1], bounds[2:])]
-                head = _weighted_chunks(self.context,
-                                        [first.chunks[:bounds[1]]] +
-                                        [load_update(p).chunks[:bounds[1]] for p in paths[1:]], w)
+                futures = [pool.submit(_worker_sum, paths, w, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
+                head = _weighted_chunks(self.context, [_read_chunks(p, 0, bounds[1])[2] for p in paths], w)
                 chunks = head + [c for f in futures for c in f.result()]
-                return EncryptedVector(self.name, self.fingerprint, first.length, chunks, {}).to_bytes()
+                return EncryptedVector(self.name, self.fingerprint, length, chunks, {}).to_bytes()
         evs = [load_update(u) for u in updates]
         chunks = _weighted_chunks(self.context, [e.chunks for e in evs], w)
         return EncryptedVector(self.name, self.fingerprint, evs[0].length, chunks, {}).to_bytes()

@@ -146,3 +146,19 @@ def test_out_of_range_values_refused(keys):
         keys["paillier"].encrypt(np.array([200.0]))
     with pytest.raises(HEError, match="finite"):
         keys["ckks"].encrypt(np.array([np.nan]))
+
+
+def test_ckks_fingerprint_is_the_hash_of_the_public_context(keys):
+    sk = keys["ckks"]
+    pub = he.load_public("ckks", sk.public_bytes)
+    assert pub.fingerprint == sk.fingerprint == he.base.fingerprint(sk.public_bytes)
+
+
+def test_ckks_chunk_reader_reads_only_the_range(keys, tmp_path):
+    sk = keys["ckks"]
+    path = tmp_path / "u.bin"
+    path.write_bytes(sk.encrypt(np.arange(3 * ckks.SLOTS + 7.0)))
+    ev = he.EncryptedVector.from_bytes(path.read_bytes())
+    assert ckks._read_chunks(str(path), 1, 3) == (ev.length, 4, ev.chunks[1:3])
+    assert ckks._read_chunks(str(path), 0, 0) == (ev.length, 4, [])
+    assert ckks._read_chunks(str(path), 2, 99)[2] == ev.chunks[2:]

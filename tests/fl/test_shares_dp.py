@@ -58,9 +58,29 @@ def test_privatize_noise_has_calibrated_std():
     assert abs(out.mean()) < 0.01
 
 
-def test_epsilon_behaves_like_the_gaussian_mechanism():
+def _hockey_stick(eps: float, mu: float) -> float:
+    """delta(eps) between N(mu, 1) and N(0, 1), by numerical integration (no closed form used)."""
+    x = np.linspace(-40.0, 40.0 + mu, 800_001)
+    p = np.exp(-0.5 * (x - mu) ** 2) / np.sqrt(2 * np.pi)
+    q = np.exp(-0.5 * x ** 2) / np.sqrt(2 * np.pi)
+    return float(np.trapezoid(np.maximum(p - np.exp(eps) * q, 0.0), x))
+
+
+@pytest.mark.parametrize("sigma, rounds", [(1.0, 1), (0.8, 20), (2.75, 30), (5.0, 3)])
+def test_epsilon_is_the_exact_curve_of_the_composed_gaussian_mechanism(sigma, rounds):
+    # `rounds` releases with noise sigma*C and sensitivity C compose into one shift of sqrt(rounds)/sigma
+    # standard deviations: the reported epsilon must give exactly delta there, and no smaller one may
+    eps = epsilon(sigma, rounds, 1e-5)
+    mu = np.sqrt(rounds) / sigma
+    assert _hockey_stick(eps, mu) == pytest.approx(1e-5, rel=1e-4)
+    assert _hockey_stick(eps * 0.99, mu) > 1e-5
+
+
+def test_epsilon_composition_and_known_values():
     one = epsilon(1.0, 1, 1e-5)
-    assert 3.5 < one < 5.5  # analytic Gaussian mechanism at sigma=1, delta=1e-5 is ~4.4-4.8
-    assert epsilon(2.0, 1, 1e-5) < one < epsilon(1.0, 10, 1e-5)
+    assert one == pytest.approx(4.377, abs=2e-3)  # analytic Gaussian mechanism, sigma=1, delta=1e-5
+    assert epsilon(1.0, 4, 1e-5) == pytest.approx(epsilon(0.5, 1, 1e-5))  # 4 rounds at sigma 1 = 1 at sigma 1/2
+    assert epsilon(2.0, 1, 1e-5) < one < epsilon(1.0, 10, 1e-5) < 10 * one
+    assert epsilon(1.0, 10, 1e-5) < 19.05  # the RDP bound (Opacus' conversion) is looser
     assert epsilon(1.0, 0, 1e-5) == 0.0
-    assert epsilon(1.0, 4, 1e-5) < 4 * one  # RDP composition beats naive summation
+    assert epsilon(1e5, 1, 1e-5) == 0.0  # noise this large meets delta at epsilon 0
