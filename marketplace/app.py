@@ -2,6 +2,7 @@
 and the federated-learning zone (fl_coordinator's /fl routes, recording on chain)."""
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from contextlib import asynccontextmanager
@@ -17,32 +18,54 @@ from ledger_node import typed_data
 from ledger_node.errors import ChainUnavailable, GridMartError
 
 from .api import audit, auth, market, operator
+from .api.errors import error_response
+from .api.fastlane import RedeemFastLane
 from .web import routes as web_routes
 from .services import usage
 from .services.context import Context
 from .services.errors import ServiceError
 from .services.indexer import Indexer
+from .services.recorder import Recorder
 from .settings import MarketplaceSettings, get_settings
 
 log = logging.getLogger("gridmart.marketplace")
 
 
 class _Loop(threading.Thread):
-    """Run `fn` every `interval` seconds until stopped; errors are logged, never fatal."""
+    """Run `fn` every `interval` seconds, or at once when woken, until stopped; errors are
+    logged, never fatal."""
 
     def __init__(self, name: str, fn, interval: float):
         super().__init__(name=name, daemon=True)
-        self.fn, self.interval, self.stopped = fn, interval, threading.Event()
+        self.fn, self.interval = fn, interval
+        self.stopped, self.woken = threading.Event(), threading.Event()
+        self.signalled = False
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.woken.set()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
+        while True:
+            self.signalled = self.woken.wait(self.interval)  # False: the interval has passed
+            self.woken.clear()
+            if self.stopped.is_set():
+                return
             try:
                 self.fn()
             except Exception:  # noqa: BLE001
                 log.exception("%s failed; retrying", self.name)
 
 
-def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None = None) -> FastAPI:
+def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None = None, *,
+               freeze_gc: bool = False) -> FastAPI:
+    """The app. `freeze_gc` (for a process that only serves, like `gridmart serve`): after
+    startup, move every object alive then out of the cyclic collector's reach (gc.freeze), so
+    a full collection scans only what requests allocate — otherwise it walks web3's, pandas'
+    and SQLAlchemy's heap and stalls every request for ~0.2 s."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -51,39 +74,49 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
         indexer = Indexer(context)
         context.indexer = indexer
         indexer.sync()  # also repairs rows a crash left behind (the reconciler)
+        # every interval: whatever waits; woken by the recorder when a batch is full: full batches only
+        anchor = _Loop("anchor", lambda: usage.drain(context, partial=not anchor.signalled),
+                       settings.anchor_interval_seconds)
+        written = [0]
+
+        def rows_written(count: int) -> None:  # recorder thread: wake the anchoring when a batch is full
+            written[0] += count
+            if written[0] >= settings.anchor_batch_size:
+                written[0] = 0
+                anchor.wake()
+
+        recorder = context.recorder = Recorder(context.engine, on_written=rows_written).start()
         app.state.ctx, app.state.indexer = context, indexer
         fl_ticker = fl_server.bind(app, TaskService(context.store, ChainLedger(context.chain),
                                                     settings.resolved_fl_spool(),
                                                     he_workers=settings.fl_he_workers))
         fl_ticker.start()
-        loops = [_Loop("indexer", indexer.sync, settings.indexer_interval_seconds),
-                 _Loop("anchor", lambda: usage.flush(context), settings.anchor_interval_seconds)]
+        loops = [_Loop("indexer", indexer.sync, settings.indexer_interval_seconds), anchor]
         for loop in loops:
             loop.start()
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
             fl_ticker.stop()
             for loop in loops:
-                loop.stopped.set()
+                loop.stop()
             for loop in loops:
                 loop.join(timeout=30)
-            usage.flush(context)  # anchor what is still waiting
+            recorder.stop()  # commits what is queued (every request has had its answer by now)
+            context.recorder = None
+            usage.drain(context)  # anchor what is still waiting
 
     app = FastAPI(title="GridMart", version="0.1.0", lifespan=lifespan,
                   description="The power-grid big-data sharing marketplace, with on-chain provenance.")
 
     @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status_code)
-
     @app.exception_handler(ChainUnavailable)
-    async def _chain_down(_: Request, exc: ChainUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
-
     @app.exception_handler(GridMartError)
-    async def _gridmart_error(_: Request, exc: GridMartError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    async def _mapped_error(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -100,6 +133,7 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
         return {"chain_id": c.chain_id, "domain": c.settings.domain, "operator": c.operator.address,
                 "contracts": c.chain.book.addresses, "eip712": typed_data.spec()}
 
+    app.add_middleware(RedeemFastLane)  # POST /redeem without FastAPI's per-request work (api/fastlane.py)
     app.include_router(auth.router)
     app.include_router(operator.router)
     app.include_router(market.router)

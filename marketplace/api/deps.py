@@ -10,7 +10,9 @@ from ..services.auth import Principal, authenticate
 from ..services.context import Context
 
 
-def get_ctx(request: Request) -> Context:
+async def get_ctx(request: Request) -> Context:
+    # async on purpose: FastAPI runs a plain `def` dependency in the thread pool, a thread hop
+    # per request for an attribute read
     return request.app.state.ctx
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from threading import Lock
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
@@ -17,6 +17,30 @@ from ..settings import MarketplaceSettings
 
 if TYPE_CHECKING:
     from .indexer import Indexer
+    from .recorder import Recorder
+
+
+class GenerationCache:
+    """A dict valid for one index generation (see Indexer.generation): emptied when the
+    generation moves on, and never filled with a value read under an older one."""
+
+    def __init__(self, limit: int = 100_000):
+        self.limit = limit
+        self.generation = -1
+        self._data: dict = {}
+        self._lock = Lock()
+
+    def get(self, key: Any, generation: int) -> Any:
+        return self._data.get(key) if generation == self.generation else None
+
+    def put(self, key: Any, generation: int, value: Any) -> None:
+        with self._lock:
+            if generation > self.generation:
+                self.generation, self._data = generation, {}
+            if generation == self.generation:
+                if len(self._data) >= self.limit:
+                    self._data.clear()
+                self._data[key] = value
 
 
 @dataclass
@@ -29,8 +53,11 @@ class Context:
     secret: bytes
     chain_lock: Lock = field(default_factory=Lock)
     indexer: "Indexer | None" = None  # set by the app at startup
-    #: (product id, indexed block) -> what it delivers; see services.redemption
-    delivery_cache: dict = field(default_factory=dict)
+    #: writes redemption rows in groups; set by the app at startup (None: each request commits its own)
+    recorder: "Recorder | None" = None
+    #: product id -> what it delivers, and licence id -> (licence, holder) rows; see services.redemption
+    delivery_cache: GenerationCache = field(default_factory=lambda: GenerationCache(10_000))
+    licence_cache: GenerationCache = field(default_factory=GenerationCache)
 
     @property
     def chain_id(self) -> int:

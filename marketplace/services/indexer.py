@@ -8,6 +8,7 @@ by (transaction, log index) make replays idempotent.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -26,6 +27,7 @@ from .context import Context
 CHAIN_DERIVED = (Member, Product, Certificate, Plan, Licence, Purchase, PointMovement, FlRound, UsageBatch, IndexedBlock)
 KEEP_BLOCKS = 256
 MAX_RANGE = 2000
+_GENERATIONS = itertools.count(1)
 
 
 def hexid(value: int) -> str:
@@ -41,6 +43,13 @@ class Indexer:
         self.head_block = -1
         self.head_time = 0
         self.observed_at = float("-inf")
+        #: renewed after every commit that may change chain-derived rows, before head_block and
+        #: observed_at move on: a row read from the index after reading the generation is at
+        #: least as new as that generation, so caches keyed by it (services.redemption) stay
+        #: correct. Drawn from one process-wide counter: never reused, even by a new Indexer.
+        self.generation = next(_GENERATIONS)
+        #: (number, hash) of the newest block this indexer committed (None: unknown, ask the database)
+        self._newest: tuple[int, str] | None = None
         self._by_topic: dict[bytes, Any] = {}
         for client in (ctx.chain.points, ctx.chain.members, ctx.chain.products, ctx.chain.licensing,
                        ctx.chain.federated, ctx.chain.usage):
@@ -59,23 +68,53 @@ class Indexer:
 
     def sync(self) -> int:
         """Index every new block; returns the block the index is complete up to."""
-        with self._lock, Session(self.ctx.engine) as session:
+        with self._lock:
+            # the idle pass (runs every 0.1 s): one light RPC, no database. If the newest block
+            # this indexer committed is still the chain head, nothing is new and nothing re-organised
+            observed = time.monotonic()
+            head = self._light_head()
+            if head is not None and self._newest is not None and head[:2] == self._newest:
+                self.head_block, self.head_time, self.observed_at = head[0], head[2], observed
+                return head[0]
+            return self._sync()
+
+    def _light_head(self) -> tuple[int, str, int] | None:
+        """(number, hash, timestamp) of the chain head, without web3's formatters (~0.5 ms less)."""
+        try:
+            block = self.w3.provider.make_request("eth_getBlockByNumber", ["latest", False]).get("result")
+            return int(block["number"], 16), block["hash"].lower(), int(block["timestamp"], 16)
+        except Exception:  # noqa: BLE001 - the full pass reports what is wrong
+            return None
+
+    def _sync(self) -> int:
+        with Session(self.ctx.engine) as session:
             if self._reorged(session):
                 self._reset(session)
+                self._newest = None
+                self.generation = next(_GENERATIONS)
             start = self.head(session) + 1
             observed = time.monotonic()
             latest = self.w3.eth.get_block("latest")
             tip = latest["number"]
+            if start > tip:  # nothing new: remember the newest indexed block if it is the head
+                row = session.exec(select(IndexedBlock).order_by(IndexedBlock.number.desc()).limit(1)).first()
+                if row is not None and row.number == tip and row.hash.lower() == latest["hash"].to_0x_hex().lower():
+                    self._newest = (row.number, row.hash.lower())
             while start <= tip:
                 end = min(tip, start + MAX_RANGE - 1)
                 logs = self.w3.eth.get_logs({"address": self.addresses, "fromBlock": start, "toBlock": end})
-                times: dict[int, int] = {}
-                for log in logs:
-                    self._apply(session, log, times)
+                # decode and ask the node first, write after: SQLite has one writer at a time, and
+                # the redemptions' group commits wait while this pass holds the write lock
+                events = [e for e in (self._decode(log) for log in logs) if e is not None]
                 block = self.w3.eth.get_block(end)
+                times: dict[int, int] = {}
+                for handler, args, log in events:
+                    handler(session, args, log, times)
                 session.merge(IndexedBlock(number=end, hash=block["hash"].to_0x_hex()))
                 session.exec(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
                 session.commit()
+                self._newest = (end, block["hash"].to_0x_hex().lower())
+                self.generation = next(_GENERATIONS)
                 start = end + 1
             self.head_block, self.head_time, self.observed_at = tip, latest["timestamp"], observed
             return tip
@@ -103,14 +142,14 @@ class Indexer:
 
     # ------------------------------------------------------------------ events
 
-    def _apply(self, session: Session, log: Any, times: dict[int, int]) -> None:
+    def _decode(self, log: Any) -> tuple[Any, dict, Any] | None:
+        """(handler, event arguments, log), or None for an event the index does not keep."""
         event = self._by_topic.get(bytes(log["topics"][0]))
         if event is None:
-            return
+            return None
         decoded = event.process_log(log)
         handler = getattr(self, f"_on_{decoded['event']}", None)
-        if handler is not None:
-            handler(session, dict(decoded["args"]), log, times)
+        return (handler, dict(decoded["args"]), log) if handler is not None else None
 
     def _time(self, number: int, times: dict[int, int]) -> int:
         if number not in times:

@@ -93,6 +93,16 @@ def test_story_on_postgresql(postgres, gm, operator, tmp_path):
         with psycopg.connect(postgres.replace("postgresql+psycopg", "postgresql")) as conn:
             assert conn.execute("SELECT count(*) FROM redemption").fetchone()[0] == 1
             assert conn.execute("SELECT title FROM product WHERE id = %s", (listing["product_id"],)).fetchone()[0] == "On Postgres"
+        # a time plan: answered from the index, the row group-committed on PostgreSQL
+        as_pub.set_plan(listing["product_id"], "month", 20)
+        as_sub.buy(listing["product_id"], "month")
+        vouchers = [as_sub.sign_voucher(order["licence_id"], nonce=n) for n in range(2, 12)]
+        assert all(as_sub.redeem(v)["cid"] == listing["cid"] for v in vouchers)
+        with pytest.raises(ApiError) as err:
+            as_sub.redeem(vouchers[3])
+        assert err.value.status == 409
+        with psycopg.connect(postgres.replace("postgresql+psycopg", "postgresql")) as conn:
+            assert conn.execute("SELECT count(*), count(on_chain_tx) FROM redemption").fetchone() == (11, 1)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
