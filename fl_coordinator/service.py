@@ -13,7 +13,6 @@ mid-aggregation is aggregated again on the first tick (deterministic: same CID).
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -150,7 +149,6 @@ class TaskService:
     def _save(self, task: Task) -> None:
         """Write `task` to <spool>/<task>/task.json atomically (callers hold the state lock)."""
         doc = {f.name: getattr(task, f.name) for f in fields(Task) if f.name not in ("keyset", "envelopes", "rounds")}
-        doc["envelopes"] = {a: base64.b64encode(e).decode() for a, e in task.envelopes.items()}
         doc["rounds"] = [{**{f.name: getattr(r, f.name) for f in fields(Round) if f.name != "updates"},
                           "updates": {a: [str(p), n] for a, (p, n) in r.updates.items()}} for r in task.rounds]
         path = self.spool / task.task_id / "task.json"
@@ -159,13 +157,23 @@ class TaskService:
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, path)
 
+    def _save_envelopes(self, task: Task, envelopes: dict[str, bytes]) -> None:
+        """Each sealed key in its own file, written once: a CKKS envelope is megabytes, and
+        task.json is rewritten on every upload (callers hold the state lock)."""
+        folder = self.spool / task.task_id / "keys"
+        folder.mkdir(parents=True, exist_ok=True)
+        for addr, env in envelopes.items():
+            tmp = folder / f"{addr}.tmp"
+            tmp.write_bytes(env)
+            os.replace(tmp, folder / f"{addr}.env")
+
     def _load(self) -> None:
         for path in sorted(self.spool.glob("*/task.json")):
             try:
                 doc = json.loads(path.read_text())
                 rounds = [Round(**{**r, "updates": {a: (Path(p), n) for a, (p, n) in r["updates"].items()}})
                           for r in doc.pop("rounds")]
-                envelopes = {a: base64.b64decode(e) for a, e in doc.pop("envelopes").items()}
+                envelopes = {p.stem: p.read_bytes() for p in sorted((path.parent / "keys").glob("*.env"))}
                 keyset = he.load_public(doc["backend"], self.store.get_bytes(doc["context_cid"]),
                                         workers=self.he_workers)
                 task = Task(**doc, keyset=keyset, envelopes=envelopes, rounds=rounds)
@@ -251,8 +259,8 @@ class TaskService:
         self._owner_only(task, caller)
         with self._lock:
             fixed = {self._partner_only(task, a): env for a, env in envelopes.items()}
+            self._save_envelopes(task, fixed)
             task.envelopes.update(fixed)
-            self._save(task)
         return task
 
     def envelope(self, task_id: str, caller: str) -> bytes:

@@ -238,6 +238,7 @@ def test_a_restarted_coordinator_loses_nothing_and_finishes_the_round(tmp_path, 
     again = TaskService(store, InMemoryLedger(), tmp_path / "spool", clock=clock)
     t2 = again.task(t.task_id)
     assert t2.view() == t.view() and again.envelope(t.task_id, b) == b"sealed-b"
+    assert b"sealed" not in (tmp_path / "spool" / t.task_id / "task.json").read_bytes()  # rewritten per upload: keys apart
     with pytest.raises(Refused, match="already submitted"):
         again.submit(t.task_id, 1, a, ckks_keys.encrypt(np.full(4, 1.0)), 10)
     again.submit(t.task_id, 1, b, ckks_keys.encrypt(np.full(4, 3.0)), 30)
