@@ -6,28 +6,37 @@ plaintext, slot j at bit offset j * slot_bits. The coordinator weights with
 integers k_i (p_i = k_i / D, exact when the sample counts' denominator fits in
 `weight_bits`, otherwise rounded to D = 2^weight_bits by largest remainder):
 prod c_i^k_i mod n^2. Slots cannot overflow because sum k_i q_i < D * 2^value_bits
-<= 2^(value_bits + weight_bits) = 2^slot_bits. Library: phe (LGPL-3.0) raw
-encrypt/decrypt with gmpy2; see docs/fl.md for the comparison.
+<= 2^(value_bits + weight_bits) = 2^slot_bits. Library: TNO's
+tno.mpc.encryption_schemes.paillier (Apache-2.0, on gmpy2) for key generation, randomized
+encryption and decryption of the packed integers; see docs/fl.md for the comparison.
 """
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from fractions import Fraction
 from typing import Sequence
 
 import gmpy2
 import numpy as np
-from phe import paillier
+from tno.mpc.encryption_schemes.paillier import Paillier, PaillierCiphertext, PaillierPublicKey, PaillierSecretKey
+from tno.mpc.encryption_schemes.templates import TooLittleRandomnessWarning
 
 from fl_coordinator.errors import HEError
 from fl_coordinator.he.base import EncryptedVector, PublicKeyset, SecretKeyset, Update, load_update
 from fl_coordinator.shares import largest_remainder
 
+# Each encryption draws its r^n mod n^2 when it is made, on purpose (a partner encrypts a few
+# dozen ciphertexts a round; a precomputed pool would only move that work). The library warns
+# about it when a scheme object is garbage-collected; that warning says nothing to our users.
+warnings.filterwarnings("ignore", category=TooLittleRandomnessWarning)
+
 KEY_BITS = 2048
 VALUE_BITS = 32
 FRAC_BITS = 24
 WEIGHT_BITS = 24
+SECRET_FIELDS = ("lambda", "mu")
 
 
 def integer_weights(weights: Sequence[Fraction], weight_bits: int = WEIGHT_BITS) -> tuple[list[int], int]:
@@ -50,14 +59,14 @@ class PaillierPublic(PublicKeyset):
                 int(meta["value_bits"]), int(meta["frac_bits"]), int(meta["weight_bits"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise HEError(f"not a packed-Paillier public key ({exc})") from None
-        if "p" in meta or "q" in meta:
-            raise HEError("Paillier key includes the secret primes; upload the public key only")
+        if any(k in meta for k in (*SECRET_FIELDS, "p", "q")):
+            raise HEError("Paillier key includes secret material; upload the public key only")
         self._public = public_bytes
         self.nsquare = self.n * self.n
         self.slot_bits = self.value_bits + self.weight_bits
         self.slots = (int(self.n).bit_length() - 1) // self.slot_bits
         self.ct_bytes = (int(self.nsquare).bit_length() + 7) // 8
-        self.key = paillier.PaillierPublicKey(int(self.n))
+        self.scheme = Paillier(PaillierPublicKey(int(self.n), int(self.n) + 1), None, precision=0)
         self.max_abs = 2.0 ** (self.value_bits - self.frac_bits - 1)
 
     @property
@@ -75,7 +84,7 @@ class PaillierPublic(PublicKeyset):
             m = 0
             for j, v in enumerate(q[i:i + self.slots].tolist()):
                 m |= int(v) << (j * self.slot_bits)
-            c = self.key.raw_encrypt(m)
+            c = self.scheme.encrypt(m).get_value()  # g^m r^n mod n^2, fresh r
             chunks.append(int(c).to_bytes(self.ct_bytes, "big"))
         return EncryptedVector(self.name, self.fingerprint, int(values.size), chunks,
                                {"denominator": 1}).to_bytes()
@@ -109,18 +118,19 @@ class PaillierSecret(PaillierPublic, SecretKeyset):
     def __init__(self, secret_bytes: bytes):
         try:
             meta = json.loads(secret_bytes)
-            p, q = int(meta.pop("p"), 16), int(meta.pop("q"), 16)
+            lambda_, mu = (int(meta.pop(k), 16) for k in SECRET_FIELDS)
         except (ValueError, KeyError, TypeError) as exc:
             raise HEError(f"not a packed-Paillier secret key ({exc}); ask the task owner") from None
         self._secret = secret_bytes
         super().__init__(json.dumps(meta, sort_keys=True).encode())
-        self.private = paillier.PaillierPrivateKey(self.key, p, q)
+        n = int(self.n)
+        self.private = Paillier(PaillierPublicKey(n, n + 1), PaillierSecretKey(lambda_, mu, n), precision=0)
 
     @classmethod
     def generate(cls, key_bits: int = KEY_BITS) -> "PaillierSecret":
-        pub, priv = paillier.generate_paillier_keypair(n_length=key_bits)
-        meta = {"n": format(pub.n, "x"), "value_bits": VALUE_BITS, "frac_bits": FRAC_BITS,
-                "weight_bits": WEIGHT_BITS, "p": format(priv.p, "x"), "q": format(priv.q, "x")}
+        pub, priv = Paillier.generate_key_material(key_bits)
+        meta = {"n": format(int(pub.n), "x"), "value_bits": VALUE_BITS, "frac_bits": FRAC_BITS,
+                "weight_bits": WEIGHT_BITS, "lambda": format(int(priv.lambda_), "x"), "mu": format(int(priv.mu), "x")}
         return cls(json.dumps(meta, sort_keys=True).encode())
 
     @property
@@ -139,7 +149,7 @@ class PaillierSecret(PaillierPublic, SecretKeyset):
         offset = den << (self.value_bits - 1)
         out = []
         for c in ev.chunks:
-            m = self.private.raw_decrypt(int.from_bytes(c, "big"))
+            m = int(self.private.decrypt(PaillierCiphertext(int.from_bytes(c, "big"), self.private)).value)
             for _ in range(self.slots):
                 out.append((m & mask) - offset)
                 m >>= self.slot_bits

@@ -60,7 +60,9 @@ def test_public_ckks_context_cannot_decrypt(keys):
 def test_public_paillier_key_has_no_primes(keys):
     pub = he.load_public("paillier", keys["paillier"].public_bytes)
     assert not hasattr(pub, "decrypt") and not hasattr(pub, "private")
-    assert b'"p"' not in pub.public_bytes and b'"q"' not in pub.public_bytes
+    assert not any(f'"{k}"'.encode() in pub.public_bytes for k in ("lambda", "mu", "p", "q"))
+    with pytest.raises(HEError, match="secret material"):
+        he.load_public("paillier", keys["paillier"].secret_bytes)
 
 
 @pytest.mark.parametrize("name", ["ckks", "paillier", "plain"])
