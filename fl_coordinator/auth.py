@@ -1,7 +1,7 @@
 """Who is who: every state-changing request is signed by the sender's wallet (EIP-191).
 
-The signed text binds method, path, body hash, a nonce and a timestamp, so a
-request cannot be replayed, moved to another round/task or altered. The
+The signed text binds method, request target (path and query), body hash, a nonce
+and a timestamp, so a request cannot be replayed, moved to another round/task or altered. The
 coordinator recovers the signer and compares it to the claimed address.
 """
 from __future__ import annotations
@@ -23,7 +23,13 @@ HEADER_SIGNATURE = "X-GM-Signature"
 MAX_SKEW_S = 300
 
 
+def target(path: str, query: str) -> str:
+    """What a signature binds besides the body: the path, and the query if there is one."""
+    return f"{path}?{query}" if query else path
+
+
 def message(method: str, path: str, body: bytes, nonce: str, timestamp: int) -> str:
+    """The signed text; `path` is the request target (see `target`)."""
     return (f"GridMart FL request\n{method.upper()} {path}\n"
             f"body-sha256: {hashlib.sha256(body).hexdigest()}\nnonce: {nonce}\ntimestamp: {timestamp}")
 

@@ -18,7 +18,7 @@ from eth_account import Account
 from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
 
 from fl_coordinator import he
-from fl_coordinator.auth import sign_request
+from fl_coordinator.auth import sign_request, target
 from fl_coordinator.dp import DPConfig, epsilon, privatize
 from fl_coordinator.errors import FLError, Refused
 from fl_coordinator.keys import seal, unseal, wallet_public_key
@@ -26,6 +26,7 @@ from fl_coordinator.model import FedMLPClassifier, from_architecture
 from fl_coordinator.service import parse_model_blob
 
 TRAINING_KEYS = ("lr", "epochs", "batch_size", "l2", "class_weight")
+LONG_POLL_SECONDS = 20.0  # each long poll; the coordinator holds at most fl_coordinator.server.MAX_WAIT_SECONDS
 
 
 class Coordinator:
@@ -41,13 +42,17 @@ class Coordinator:
     def close(self) -> None:
         self.http.close()
 
-    def _call(self, method: str, path: str, body: dict | None = None, *, signed: bool = True, raw: bool = False):
+    def _call(self, method: str, path: str, body: dict | None = None, *, signed: bool = True, raw: bool = False,
+              data: bytes | None = None):
+        """`body` goes as JSON, `data` as raw bytes (application/octet-stream)."""
         url = self.base.join("fl/" + path.lstrip("/"))
-        content = json.dumps(body).encode() if body is not None else b""
+        content = data if data is not None else json.dumps(body).encode() if body is not None else b""
         if signed and not self.key:
             raise FLError("this call must be signed; pass the wallet key file")
-        headers = sign_request(self.key, method, url.path, content) if signed else {}
-        if body is not None:
+        headers = sign_request(self.key, method, target(url.path, url.query.decode()), content) if signed else {}
+        if data is not None:
+            headers["Content-Type"] = "application/octet-stream"
+        elif body is not None:
             headers["Content-Type"] = "application/json"
         try:
             resp = self.http.request(method, url, content=content, headers=headers)
@@ -65,9 +70,12 @@ class Coordinator:
     def task(self, task_id: str) -> dict:
         return self._call("GET", f"tasks/{task_id}", signed=False)
 
-    def round(self, task_id: str, round_no: int) -> dict | None:
+    def round(self, task_id: str, round_no: int, *, wait: float = 0, seen: str = "") -> dict | None:
+        """Round `round_no` (None if not opened yet). With `wait`, a long poll: the coordinator
+        answers when the round's state is no longer `seen` ('' = not opened), or after `wait` s."""
+        query = f"?wait={wait:.3f}&seen={seen}" if wait > 0 else ""
         try:
-            return self._call("GET", f"tasks/{task_id}/rounds/{round_no}", signed=False)
+            return self._call("GET", f"tasks/{task_id}/rounds/{round_no}{query}", signed=False)
         except Refused as exc:
             if exc.status == 404:
                 return None
@@ -124,8 +132,10 @@ class Coordinator:
         return he.load_secret(unseal(self.key, env))
 
     def upload(self, task_id: str, round_no: int, update: bytes, n_samples: int) -> dict:
-        return self._call("POST", f"tasks/{task_id}/rounds/{round_no}/update",
-                          {"n_samples": int(n_samples), "update": base64.b64encode(update).decode()})
+        """The encrypted update as raw bytes (a CKKS update is ~230 KiB: base64 in JSON would add a
+        third and cost more CPU than the aggregation), the sample count in the signed query."""
+        return self._call("POST", f"tasks/{task_id}/rounds/{round_no}/update?n_samples={int(n_samples)}",
+                          data=update)
 
     def report(self, task_id: str, round_no: int, metrics: dict) -> None:
         self._call("POST", f"tasks/{task_id}/rounds/{round_no}/metrics", {"metrics": metrics})
@@ -178,7 +188,7 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
     result = PartnerResult(weights=w0)
     global_w = w0
     for r in range(1, task["rounds_total"] + 1):
-        rnd = wait_for(lambda: coord.round(task_id, r), patience, poll, f"round {r} to open")
+        rnd = await_round(coord, task_id, r, patience, closed=False)
         if rnd["task_status"] == "failed":
             raise FLError(f"task failed: {coord.task(task_id)['status_reason']}")
         if stop_after_round is not None and r > stop_after_round:
@@ -199,7 +209,7 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
             log(f"round {r}: update refused: {exc}")
         local.random_state = seed
         local.partial_fit(X, y)
-        done = wait_for(lambda: _closed(coord.round(task_id, r)), patience, poll, f"round {r} aggregate")
+        done = await_round(coord, task_id, r, patience, closed=True)
         if done["state"] != "aggregated":
             raise FLError(f"round {r} failed: {done['close_reason']}")
         global_w = keyset.decrypt(coord.blob(task_id, done["aggregate_cid"]))
@@ -225,5 +235,18 @@ def _try_key(coord: Coordinator, task_id: str):
         raise
 
 
-def _closed(rnd: dict | None):
-    return rnd if rnd and rnd["state"] in ("aggregated", "failed") else None
+def await_round(coord: Coordinator, task_id: str, round_no: int, timeout: float, *, closed: bool) -> dict:
+    """Round `round_no` once it is open (`closed` False) or closed (True), or the task failed, by
+    long polls: the answer comes the moment the state changes, and waiting costs no requests."""
+    end = time.monotonic() + timeout
+    seen = ""
+    while True:
+        rnd = coord.round(task_id, round_no, wait=min(LONG_POLL_SECONDS, max(end - time.monotonic(), 0.001)),
+                          seen=seen)
+        if rnd is not None and (not closed or rnd["state"] in ("aggregated", "failed")
+                                or rnd["task_status"] == "failed"):
+            return rnd
+        if time.monotonic() > end:
+            raise FLError(f"timed out after {timeout:.0f} s waiting for round {round_no} "
+                          f"{'aggregate' if closed else 'to open'}")
+        seen = rnd["state"] if rnd else ""

@@ -7,6 +7,7 @@ Run: python -m fl_coordinator.server --host 127.0.0.1 --port 8765 --home DIR
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import binascii
 import json
@@ -16,18 +17,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from fl_coordinator.auth import Verifier
+from fl_coordinator.auth import Verifier, target
 from fl_coordinator.errors import FLError, Refused
 from fl_coordinator.ledger import InMemoryLedger
 from fl_coordinator.plot import render
 from fl_coordinator.service import TaskService
 
 TICK_SECONDS = 0.05
+MAX_WAIT_SECONDS = 30.0  # the longest a long poll is held
 log = logging.getLogger(__name__)
 
 
@@ -54,11 +56,6 @@ class Keys(BaseModel):
     envelopes: dict[str, str]  # address -> base64 envelope
 
 
-class Upload(BaseModel):
-    n_samples: int
-    update: str  # base64 encrypted vector
-
-
 class Metrics(BaseModel):
     metrics: dict[str, Any]
 
@@ -77,7 +74,8 @@ def _b64(text: str, what: str) -> bytes:
 async def _signed(request: Request, schema: type[BaseModel] | None = None):
     """Verify the wallet signature; return (signer, parsed body)."""
     body = await request.body()
-    signer = request.app.state.fl_verifier.verify(request.method, request.url.path, body, request.headers)
+    signer = request.app.state.fl_verifier.verify(request.method, target(request.url.path, request.url.query),
+                                                  body, request.headers)
     if schema is None:
         return signer, None
     try:
@@ -85,6 +83,32 @@ async def _signed(request: Request, schema: type[BaseModel] | None = None):
     except (ValidationError, json.JSONDecodeError) as exc:
         first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
         raise Refused(f"bad request body: {'.'.join(map(str, first['loc']))} {first['msg']}") from None
+
+
+async def _until(service: TaskService, ready, timeout: float) -> None:
+    """Return once `ready()` is true (checked after each state change) or `timeout` passes."""
+    loop = asyncio.get_running_loop()
+    changed = asyncio.Event()
+
+    def wake() -> None:  # runs in the thread that changed the state
+        try:
+            loop.call_soon_threadsafe(changed.set)
+        except RuntimeError:  # the loop is closed (shutdown)
+            pass
+
+    stop = service.watch(wake)
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            changed.clear()  # before the check: a change after it sets the event again
+            if ready() or loop.time() >= deadline:
+                return
+            try:
+                await asyncio.wait_for(changed.wait(), deadline - loop.time())
+            except asyncio.TimeoutError:
+                return
+    finally:
+        stop()
 
 
 def build_router() -> APIRouter:
@@ -157,19 +181,38 @@ def build_router() -> APIRouter:
         return task.view()
 
     @r.post("/tasks/{task_id}/rounds/{round_no}/update")
-    async def update(task_id: str, round_no: int, request: Request):
-        caller, body = await _signed(request, Upload)
-        data = _b64(body.update, "update")
-        rnd = await run_in_threadpool(svc(request).submit, task_id, round_no, caller, data, body.n_samples)
+    async def update(task_id: str, round_no: int, request: Request, n_samples: int):
+        """Body: the encrypted update (application/octet-stream); n_samples: its sample count."""
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
+            raise Refused("send the encrypted update as the raw body (Content-Type: application/octet-stream) "
+                          "with ?n_samples=", 415)
+        caller, _ = await _signed(request)
+        rnd = await run_in_threadpool(svc(request).submit, task_id, round_no, caller, await request.body(),
+                                      n_samples)
         return {"accepted": True, "round": round_no, "state": rnd.state}
 
     @r.get("/tasks/{task_id}/rounds/{round_no}")
-    def round_view(task_id: str, round_no: int, request: Request):
-        task = svc(request).task(task_id)
-        for rnd in task.rounds:
-            if rnd.number == round_no:
-                return {**rnd.view(), "task_status": task.status}
-        raise Refused(f"round {round_no} has not been opened (task is {task.status})", 404)
+    async def round_view(task_id: str, round_no: int, request: Request,
+                         wait: float = Query(0, ge=0, le=MAX_WAIT_SECONDS,
+                                             description="long poll: hold the answer up to this many seconds "
+                                                         "until the round's state is no longer `seen`"),
+                         seen: str = Query("", description="the state the caller knows ('': not opened yet)")):
+        service = svc(request)
+        task = service.task(task_id)
+
+        def current() -> dict | None:
+            return next(({**r.view(), "task_status": task.status} for r in task.rounds if r.number == round_no), None)
+
+        def moved() -> bool:
+            view = current()
+            return (view["state"] if view else "") != seen or task.status not in ("enrolling", "running")
+
+        if wait > 0:
+            await _until(service, moved, wait)
+        view = current()
+        if view is None:
+            raise Refused(f"round {round_no} has not been opened (task is {task.status})", 404)
+        return view
 
     @r.post("/tasks/{task_id}/rounds/{round_no}/metrics")
     async def metrics(task_id: str, round_no: int, request: Request):

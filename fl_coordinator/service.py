@@ -21,6 +21,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -143,7 +144,16 @@ class TaskService:
         self._lock = threading.RLock()
         self._ledger_lock = threading.Lock()  # ledger writes in order, outside the state lock
         self._resume: list[tuple[Task, Round]] = []  # rounds a restart caught mid-aggregation
+        self._watchers: set[Callable[[], None]] = set()
         self._load()
+
+    # -- change notification ---------------------------------------------------------
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` (from whichever thread changed it, holding the state lock: keep it
+        short) after every state change; returns the function that stops it. Long polls wait
+        on this instead of asking again and again."""
+        self._watchers.add(callback)
+        return lambda: self._watchers.discard(callback)
 
     # -- persistence ---------------------------------------------------------------
     def _save(self, task: Task) -> None:
@@ -156,6 +166,11 @@ class TaskService:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, path)
+        for callback in list(self._watchers):  # every state change is saved: this is the one place to tell
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - a watcher's failure is its own
+                log.exception("FL state watcher failed")
 
     def _save_envelopes(self, task: Task, envelopes: dict[str, bytes]) -> None:
         """Each sealed key in its own file, written once: a CKKS envelope is megabytes, and

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import base64
-import json
+import concurrent.futures
 import time
 
 import httpx
@@ -66,10 +66,15 @@ def test_bad_updates_refused_round_goes_on(live_service, wallets, ckks_keys):
     counts = {a: 100, b: 300, c: 600}
     # a accepted update, then the very same signed request replayed
     path = f"/fl/tasks/{tid}/rounds/1/update"
-    body = json.dumps({"n_samples": 100, "update": base64.b64encode(keyset.encrypt(xs[a])).decode()}).encode()
-    headers = {**sign_request(a.key, "POST", path, body), "Content-Type": "application/json"}
-    assert httpx.post(url + path, content=body, headers=headers).status_code == 200
-    replay = httpx.post(url + path, content=body, headers=headers)
+    body = keyset.encrypt(xs[a])
+    headers = {**sign_request(a.key, "POST", path + "?n_samples=100", body), "Content-Type": "application/octet-stream"}
+    as_json = httpx.post(url + path + "?n_samples=100", content=body, headers={**headers, "Content-Type": "application/json"})
+    assert as_json.status_code == 415 and "application/octet-stream" in as_json.json()["detail"]
+    # the sample count is signed with the path: changing it breaks the signature
+    forged = httpx.post(url + path + "?n_samples=100000", content=body, headers=headers)
+    assert forged.status_code == 401 and "does not match" in forged.json()["detail"]
+    assert httpx.post(url + path + "?n_samples=100", content=body, headers=headers).status_code == 200
+    replay = httpx.post(url + path + "?n_samples=100", content=body, headers=headers)
     assert replay.status_code == 409 and "replayed" in replay.json()["detail"]
     with pytest.raises(Refused, match="already submitted"):
         a.upload(tid, 1, keyset.encrypt(xs[a]), 100)
@@ -94,6 +99,31 @@ def test_bad_updates_refused_round_goes_on(live_service, wallets, ckks_keys):
     assert not hasattr(coord_keys, "decrypt") and not coord_keys.context.is_private()
     arch, w0 = parse_model_blob(a.blob(tid, task["model_cid"]))
     assert np.array_equal(w0, model.get_weights()) and arch["hidden"] == [3]
+
+
+def test_long_poll_answers_when_the_round_changes(live_service, wallets, ckks_keys):
+    url, _ = live_service
+    owner, task, (a, b), model = _setup(url, wallets, ckks_keys, partners=2, rounds=2, round_seconds=60)
+    tid = task["task_id"]
+    keyset = a.keyset(tid)
+    # nothing changes: held for the wait, then the unchanged view (and a 404 for an unopened round)
+    assert a.round(tid, 1, wait=0.3, seen="open")["state"] == "open"
+    assert a.round(tid, 2, wait=0.3) is None
+    # a state the caller has not seen yet: answered at once
+    assert a.round(tid, 1, wait=25, seen="")["state"] == "open"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        closing = pool.submit(a.round, tid, 1, wait=25, seen="open")
+        opening = pool.submit(b.round, tid, 2, wait=25)
+        time.sleep(0.3)
+        assert not closing.done() and not opening.done()  # held: the round has not moved
+        a.upload(tid, 1, keyset.encrypt(np.ones(model.n_params)), 10)
+        b.upload(tid, 1, keyset.encrypt(np.ones(model.n_params)), 10)
+        # woken by the aggregation, long before their 25 s
+        assert closing.result(timeout=15)["state"] in ("aggregating", "aggregated")
+        assert opening.result(timeout=15)["state"] == "open"
+    with pytest.raises(Refused) as e:
+        a.round(tid, 1, wait=31)
+    assert e.value.status == 422  # longer than the coordinator holds a request
 
 
 def test_deadline_closes_round_with_the_updates_in_and_refuses_late(live_service, wallets, ckks_keys):
