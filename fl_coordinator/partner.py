@@ -246,6 +246,11 @@ def await_round(coord: Coordinator, task_id: str, round_no: int, timeout: float,
         if rnd is not None and (not closed or rnd["state"] in ("aggregated", "failed")
                                 or rnd["task_status"] == "failed"):
             return rnd
+        if rnd is None:  # not opened: the coordinator answers at once if it never will be
+            task = coord.task(task_id)
+            if task["status"] not in ("enrolling", "running"):
+                reason = f" ({task['status_reason']})" if task["status_reason"] else ""
+                raise FLError(f"round {round_no} will not open: the task is {task['status']}{reason}")
         if time.monotonic() > end:
             raise FLError(f"timed out after {timeout:.0f} s waiting for round {round_no} "
                           f"{'aggregate' if closed else 'to open'}")

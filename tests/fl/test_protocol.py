@@ -11,10 +11,10 @@ import pytest
 
 from fl_coordinator import he
 from fl_coordinator.auth import sign_request
-from fl_coordinator.errors import Refused
+from fl_coordinator.errors import FLError, Refused
 from fl_coordinator.ledger import InMemoryLedger
 from fl_coordinator.model import FedMLPClassifier
-from fl_coordinator.partner import Coordinator
+from fl_coordinator.partner import Coordinator, await_round
 from fl_coordinator.service import parse_model_blob
 
 N_FEATURES = 6
@@ -124,6 +124,17 @@ def test_long_poll_answers_when_the_round_changes(live_service, wallets, ckks_ke
     with pytest.raises(Refused) as e:
         a.round(tid, 1, wait=31)
     assert e.value.status == 422  # longer than the coordinator holds a request
+
+
+def test_a_partner_waiting_for_a_round_of_a_failed_task_is_told_at_once(live_service, wallets, ckks_keys):
+    url, _ = live_service
+    owner, task, (a, b), model = _setup(url, wallets, ckks_keys, partners=2, min_partners=2, round_seconds=1.0)
+    tid = task["task_id"]
+    a.upload(tid, 1, a.keyset(tid).encrypt(np.ones(model.n_params)), 10)
+    closed = await_round(b, tid, 1, 15, closed=True)  # woken by the deadline, with one update of two
+    assert closed["state"] == "failed" and closed["task_status"] == "failed"
+    with pytest.raises(FLError, match="round 2 will not open: the task is failed"):
+        await_round(b, tid, 2, 600, closed=False)
 
 
 def test_deadline_closes_round_with_the_updates_in_and_refuses_late(live_service, wallets, ckks_keys):
