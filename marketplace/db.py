@@ -1,7 +1,7 @@
 """Database engine and sessions (SQLite by default, PostgreSQL via GRIDMART_DATABASE_URL)."""
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import BigInteger, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
@@ -21,5 +21,21 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        _widen_integers(engine)
     return engine
+
+
+def _widen_integers(engine: Engine) -> None:
+    """Make columns the models declare BIGINT so in a database created when they were INTEGER
+    (create_all adds missing tables, never changes a column). Idempotent; widening loses nothing."""
+    found = inspect(engine)
+    with engine.begin() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            if not found.has_table(table.name):
+                continue
+            current = {c["name"]: c["type"] for c in found.get_columns(table.name)}
+            for column in table.columns:
+                if isinstance(column.type, BigInteger) and not isinstance(current.get(column.name), BigInteger):
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ALTER COLUMN "{column.name}" TYPE BIGINT'))
 

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import BigInteger, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+#: for an integer that can pass 2^31 (byte sizes, nonces chosen by wallets, timestamps, point
+#: amounts): PostgreSQL's INTEGER is 32-bit, SQLite's is 64-bit either way
+BIG = {"sa_type": BigInteger}
 
 
 def utcnow() -> datetime:
@@ -32,7 +36,7 @@ class Upload(SQLModel, table=True):
 
     cid: str = Field(primary_key=True)
     sha256: str  # of the plaintext
-    size: int
+    size: int = Field(**BIG)
     encrypted: bool = False
     key_envelope: str | None = None  # content key wrapped to the operator's key (hex)
     uploader: str
@@ -49,7 +53,7 @@ class PendingListing(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("publisher", "nonce"),)
     id: int | None = Field(default=None, primary_key=True)
     publisher: str = Field(index=True)
-    nonce: int
+    nonce: int = Field(**BIG)
     cid: str
     metadata_json: str
     metadata_hash: str
@@ -82,16 +86,16 @@ class Certificate(SQLModel, table=True):
     metadata_json: str = "{}"
     status: str = "pending"
     signature: str
-    nonce: int
+    nonce: int = Field(**BIG)
     block_number: int
-    block_time: int = 0
+    block_time: int = Field(default=0, **BIG)
     tx_hash: str
 
 
 class Plan(SQLModel, table=True):
     product_id: int = Field(primary_key=True)
     kind: str = Field(primary_key=True)
-    price: int
+    price: int = Field(**BIG)
     uses: int = 0
 
 
@@ -99,7 +103,7 @@ class Licence(SQLModel, table=True):
     id: str = Field(primary_key=True)  # 0x-hex of the on-chain id
     product_id: int = Field(index=True)
     holder: str = Field(index=True)
-    expires_at: int = 0
+    expires_at: int = Field(default=0, **BIG)
     uses_left: int = 0
     revoked: bool = False
 
@@ -111,8 +115,8 @@ class Purchase(SQLModel, table=True):
     product_id: int
     holder: str = Field(index=True)
     plan: str
-    price: int
-    fee: int
+    price: int = Field(**BIG)
+    fee: int = Field(**BIG)
     block_number: int
 
 
@@ -121,7 +125,7 @@ class PointMovement(SQLModel, table=True):
     log_index: int = Field(primary_key=True)
     sender: str = Field(index=True)  # 0x0 for a grant
     recipient: str = Field(index=True)
-    amount: int
+    amount: int = Field(**BIG)
     block_number: int
 
 
@@ -132,10 +136,10 @@ class Redemption(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     licence_id: str = Field(index=True)
     holder: str
-    nonce: int
+    nonce: int = Field(**BIG)
     purpose: str
     on_chain_tx: str | None = None
-    at: int
+    at: int = Field(**BIG)
     record_json: str
     batch_root: str | None = Field(default=None, index=True)  # set before the anchor tx is sent
     batch_id: int | None = Field(default=None, index=True)
@@ -146,8 +150,8 @@ class UsageBatch(SQLModel, table=True):
     id: int = Field(primary_key=True)  # on-chain batch id
     root: str
     count: int
-    from_time: int
-    to_time: int
+    from_time: int = Field(**BIG)
+    to_time: int = Field(**BIG)
     tx_hash: str
 
 
@@ -161,7 +165,7 @@ class FlRound(SQLModel, table=True):
 
 class SiweNonce(SQLModel, table=True):
     nonce: str = Field(primary_key=True)
-    issued_at: int
+    issued_at: int = Field(**BIG)
     used: bool = False
 
 

@@ -9,7 +9,8 @@ high rates a commit serves many requests, and the event loop never waits on the 
 Rows come back by (holder, nonce): a row that did not come back collided with a voucher
 already redeemed. Two rows of one batch with the same (holder, nonce) are settled before the
 insert (the later one is refused). If the statement fails, nothing of the batch was
-committed and every request of it gets the error.
+committed; its rows are then written one at a time, so a row that fails alone fails only its
+own request (one bad row must not take its neighbours' redemptions down).
 """
 from __future__ import annotations
 
@@ -182,10 +183,17 @@ class Recorder:
                     results: list[Any] = self._insert(conn, [row for row, _ in batch])
                     self.batches += 1
                     self.rows += len(batch)
-                except Exception as exc:  # noqa: BLE001 - every waiter of the batch gets it
-                    log.exception("writing %d redemption rows failed", len(batch))
-                    results = [exc] * len(batch)
+                except Exception as exc:  # noqa: BLE001
                     conn = _discard(conn)
+                    if len(batch) == 1:
+                        log.exception("writing a redemption row failed")
+                        results = [exc]
+                    else:  # one bad row must not fail the others: each alone, so only it fails
+                        log.warning("writing %d redemption rows failed (%s); writing them one by one",
+                                    len(batch), exc)
+                        results = [self._insert_alone(row) for row, _ in batch]
+                    self.batches += 1
+                    self.rows += sum(1 for r in results if isinstance(r, int))
                 self._after(batch, results)
         finally:
             with self._wake:
@@ -215,6 +223,18 @@ class Recorder:
                     raise
                 conn.rollback()
                 time.sleep(0.0005)
+
+    def _insert_alone(self, row: UsageRow) -> int | Exception:
+        conn = None
+        try:
+            conn = self._connect()
+            result = self._insert(conn, [row])[0]
+        except Exception as exc:  # noqa: BLE001 - this row's own failure, for its own request
+            log.exception("writing a redemption row failed")
+            result = exc
+            conn = _discard(conn)
+        _discard(conn)
+        return result
 
     def _after(self, batch: list[tuple[UsageRow, Any]], results: list[Any]) -> None:
         self._deliver(batch, results)

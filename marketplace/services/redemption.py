@@ -55,6 +55,8 @@ def voucher_from(body: dict[str, Any]) -> Voucher:
         purpose_bytes = bytes.fromhex(purpose[2:]) if purpose.startswith("0x") else purpose.encode()
         if len(purpose_bytes) > 32:
             raise ValueError("purpose longer than 32 bytes")
+        if b"\0" in purpose_bytes.rstrip(b"\0"):  # it is stored as text: zero bytes only as padding
+            raise ValueError("purpose has a zero byte inside")
         voucher = Voucher(int(body["licence_id"], 0) if isinstance(body["licence_id"], str) else int(body["licence_id"]),
                           int(body["nonce"]), int(body["deadline"]), purpose_bytes.ljust(32, b"\0"))
     except (KeyError, ValueError, TypeError) as exc:

@@ -97,12 +97,33 @@ def test_story_on_postgresql(postgres, gm, operator, tmp_path):
         as_pub.set_plan(listing["product_id"], "month", 20)
         as_sub.buy(listing["product_id"], "month")
         vouchers = [as_sub.sign_voucher(order["licence_id"], nonce=n) for n in range(2, 12)]
+        vouchers.append(as_sub.sign_voucher(order["licence_id"]))  # the client's default nonce: ~2^50
+        assert vouchers[-1]["nonce"] > 2 ** 31
         assert all(as_sub.redeem(v)["cid"] == listing["cid"] for v in vouchers)
         with pytest.raises(ApiError) as err:
             as_sub.redeem(vouchers[3])
         assert err.value.status == 409
         with psycopg.connect(postgres.replace("postgresql+psycopg", "postgresql")) as conn:
-            assert conn.execute("SELECT count(*), count(on_chain_tx) FROM redemption").fetchone() == (11, 1)
+            assert conn.execute("SELECT count(*), count(on_chain_tx) FROM redemption").fetchone() == (12, 1)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_an_older_database_gets_its_integer_columns_widened(postgres):
+    admin = postgres.replace("postgresql+psycopg", "postgresql").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE legacy")
+    url = postgres.rsplit("/", 1)[0] + "/legacy"
+    make_engine(url).dispose()
+    raw = url.replace("postgresql+psycopg", "postgresql")
+    kind = "SELECT data_type FROM information_schema.columns WHERE table_name = 'redemption' AND column_name = 'nonce'"
+    with psycopg.connect(raw, autocommit=True) as conn:
+        conn.execute("ALTER TABLE redemption ALTER COLUMN nonce TYPE INTEGER")  # as an earlier version made it
+        conn.execute("INSERT INTO redemption (licence_id, holder, nonce, purpose, at, record_json) "
+                     "VALUES ('0xab', '0x11', 7, 'download', 1, '{}')")
+        assert conn.execute(kind).fetchone()[0] == "integer"
+    make_engine(url).dispose()
+    with psycopg.connect(raw, autocommit=True) as conn:
+        assert conn.execute(kind).fetchone()[0] == "bigint"
+        assert conn.execute("SELECT nonce FROM redemption").fetchall() == [(7,)]  # widening keeps the rows

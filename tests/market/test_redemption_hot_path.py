@@ -73,22 +73,28 @@ def test_group_commit_answers_each_row_and_refuses_replays(tmp_path):
         recorder.record_sync(_row(2000))
 
 
-def test_a_failed_batch_commits_nothing_and_the_next_one_works(tmp_path):
+def test_a_bad_row_fails_alone_and_the_rest_of_its_batch_is_written(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    broken = UsageRow("0x" + "ab" * 32, None, 3, "download", None, 1, "{}")  # holder is NOT NULL
+    with pytest.raises(Exception) as err:  # the statement fails: nothing of the group is committed
+        insert_rows(engine, [_row(1), _row(2), broken])
+    assert not isinstance(err.value, Replayed) and _count(engine) == 0
     recorder = Recorder(engine).start()
 
     async def run(rows):
         return await asyncio.gather(*(recorder.record(r) for r in rows), return_exceptions=True)
 
     try:
-        broken = UsageRow("0x" + "ab" * 32, None, 3, "download", None, 1, "{}")  # holder is NOT NULL
-        results = asyncio.run(run([_row(1), _row(2), broken]))
-        assert all(isinstance(r, Exception) and not isinstance(r, Replayed) for r in results)
-        assert _count(engine) == 0
-        assert all(isinstance(r, int) for r in asyncio.run(run([_row(1), _row(2)])))
+        # the writer then writes the group's rows one by one: only the bad one's request fails
+        first, second, bad = asyncio.run(run([_row(1), _row(2), broken]))
+        assert isinstance(first, int) and isinstance(second, int)
+        assert isinstance(bad, Exception) and not isinstance(bad, Replayed)
+        assert _count(engine) == 2
+        results = asyncio.run(run([_row(1), _row(3)]))
+        assert isinstance(results[0], Replayed) and isinstance(results[1], int)
     finally:
         recorder.stop()
-    assert _count(engine) == 2
+    assert _count(engine) == 3
 
 
 CHILD = """
@@ -195,6 +201,9 @@ def test_time_plan_checks_on_the_hot_path(market, client, unit, tmp_path, gm):
     _, as_other = unit(("subscriber",), "other")
     assert _post(url, as_other.sign_voucher(licence, nonce=3)).status_code == 400
     assert _post(url, as_sub.sign_voucher(licence, nonce=MAX_NONCE + 1)).status_code == 400
+    # a zero byte inside the purpose (it is stored as text): refused before anything is written
+    zero = _post(url, {**as_sub.sign_voucher(licence, nonce=5), "purpose": "0x410042"})
+    assert zero.status_code == 400 and "zero byte" in zero.json()["detail"]
     # what the fast lane does not take goes to FastAPI, which answers as before
     invalid = _post(url, {**v2, "nonce": -1})
     assert invalid.status_code == 422 and invalid.json()["detail"].startswith("invalid request")
