@@ -26,21 +26,27 @@ class GenerationCache:
 
     def __init__(self, limit: int = 100_000):
         self.limit = limit
-        self.generation = -1
-        self._data: dict = {}
+        self._current: tuple[int, dict] = (-1, {})  # one attribute: a reader never pairs a generation with another's dict
         self._lock = Lock()
 
+    @property
+    def generation(self) -> int:
+        return self._current[0]
+
     def get(self, key: Any, generation: int) -> Any:
-        return self._data.get(key) if generation == self.generation else None
+        held, data = self._current
+        return data.get(key) if generation == held else None
 
     def put(self, key: Any, generation: int, value: Any) -> None:
         with self._lock:
-            if generation > self.generation:
-                self.generation, self._data = generation, {}
-            if generation == self.generation:
-                if len(self._data) >= self.limit:
-                    self._data.clear()
-                self._data[key] = value
+            held, data = self._current
+            if generation > held:
+                held, data = generation, {}
+                self._current = (held, data)
+            if generation == held:
+                if len(data) >= self.limit:
+                    data.clear()
+                data[key] = value
 
 
 @dataclass
