@@ -116,7 +116,8 @@ class PrepareTx(BaseModel):
 
 class SubmitTx(BaseModel):
     action: str
-    signed_tx: str
+    signed_tx: str | None = Field(None, description="the transaction from /tx/prepare, signed: relayed here")
+    tx_hash: str | None = Field(None, description="or its hash, if the wallet broadcast it itself (MetaMask)")
 
 
 @router.post("/tx/prepare")
@@ -142,8 +143,13 @@ def prepare_tx(body: PrepareTx, ctx: Context = Depends(get_ctx), principal: Prin
 @router.post("/tx")
 def submit_tx(body: SubmitTx, request: Request, ctx: Context = Depends(get_ctx),
               principal: Principal = Depends(get_principal), session: Session = Depends(get_session)) -> dict:
-    """Broadcast your signed transaction; returns what it did."""
-    receipt = transactions.relay(ctx, principal, body.action, body.signed_tx)
+    """Broadcast your signed transaction (or report the one your wallet sent); returns what it did."""
+    if (body.signed_tx is None) == (body.tx_hash is None):
+        raise BadRequest("send either signed_tx (the signed transaction) or tx_hash (if your wallet sent it)")
+    if body.signed_tx is not None:
+        receipt = transactions.relay(ctx, principal, body.action, body.signed_tx)
+    else:
+        receipt = transactions.sent(ctx, principal, body.action, body.tx_hash)
     sync_index(request)
     out = {"tx_hash": receipt["transactionHash"].to_0x_hex(), "gas_used": receipt["gasUsed"]}
     if body.action == "purchase":

@@ -2,8 +2,9 @@
 
 The contracts pay the seller from `msg.sender`, so a purchase must be signed by the buyer.
 The service prepares the exact transaction, the wallet signs it, and the service checks
-it (sender, contract, function, arguments) before broadcasting it, so the CLI and web
-pages never need their own JSON-RPC access.
+it (sender, contract, function) before broadcasting it, so the CLI and web pages never
+need their own JSON-RPC access. A wallet that only signs to send (MetaMask) broadcasts it
+itself; the service then checks the same things on the transaction it finds by hash.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
-from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound
 
 from ledger_node.chain import revert_from
 from ledger_node.contracts import PlanKind
@@ -75,6 +76,42 @@ def relay(ctx: Context, principal: Principal, action: str, raw_tx: str) -> dict[
         tx = TypedTransaction.from_bytes(raw).as_dict()
     except Exception:  # noqa: BLE001 - any decoding problem is the caller's
         raise BadRequest("the signed transaction is malformed: sign the transaction from /tx/prepare") from None
+    fn = _check(ctx, principal, action, sender, tx)
+    w3 = ctx.chain.w3
+    try:
+        tx_hash = w3.eth.send_raw_transaction(raw)
+    except (ContractCustomError, ContractLogicError) as exc:
+        raise to_http(revert_from(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - node refused it (nonce, fee)
+        raise BadRequest(f"the chain refused the transaction: {exc}") from None
+    return _outcome(ctx, fn, sender, w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120))
+
+
+def sent(ctx: Context, principal: Principal, action: str, tx_hash: str) -> dict[str, Any]:
+    """The receipt of a transaction the member's wallet broadcast itself (wallets such as MetaMask
+    sign only to send), after the same checks as `relay`. Reading it again is harmless: the
+    chain did the work once, this only reports it."""
+    try:
+        digest = HexBytes(tx_hash)
+    except (ValueError, TypeError):
+        digest = b""
+    if len(digest) != 32:
+        raise BadRequest("tx_hash must be the 32-byte hash (0x + 64 hex digits) the wallet returned")
+    w3 = ctx.chain.w3
+    try:
+        tx = w3.eth.get_transaction(digest)
+    except TransactionNotFound:
+        raise NotFound(f"no transaction {tx_hash} on this chain: is the wallet connected to it?") from None
+    fn = _check(ctx, principal, action, tx["from"], {**tx, "chainId": tx.get("chainId", ctx.chain_id)})
+    try:
+        receipt = w3.eth.wait_for_transaction_receipt(tx["hash"], timeout=120)
+    except TimeExhausted:
+        raise Conflict("the transaction is not mined yet: send the same hash again in a moment") from None
+    return _outcome(ctx, fn, tx["from"], receipt)
+
+
+def _check(ctx: Context, principal: Principal, action: str, sender: str, tx: dict[str, Any]):
+    """The contract call `tx` makes, if it is `action` on this chain by the session's wallet."""
     if sender != principal.address:
         raise Forbidden("the transaction was signed by another wallet than your session's")
     if action not in ACTIONS:
@@ -84,19 +121,16 @@ def relay(ctx: Context, principal: Principal, action: str, raw_tx: str) -> dict[
     if tx.get("chainId") != ctx.chain_id or HexBytes(tx.get("to") or b"") != HexBytes(contract.address):
         raise BadRequest("the transaction is for another chain or contract")
     try:
-        fn, _args = contract.contract.decode_function_input(tx["data"])
+        fn, args = contract.contract.decode_function_input(tx.get("data") or tx.get("input"))
     except ValueError:
         raise BadRequest(f"the transaction does not call {action}") from None
     if fn.fn_name != fn_name:
         raise BadRequest(f"the transaction does not call {action}")
-    w3 = ctx.chain.w3
-    try:
-        tx_hash = w3.eth.send_raw_transaction(raw)
-    except (ContractCustomError, ContractLogicError) as exc:
-        raise to_http(revert_from(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - node refused it (nonce, fee)
-        raise BadRequest(f"the chain refused the transaction: {exc}") from None
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    return fn(**args)  # bound to its arguments: a revert is replayed as a call to find its reason
+
+
+def _outcome(ctx: Context, fn, sender: str, receipt) -> dict[str, Any]:
+    """The receipt of a successful call; a revert becomes the contract's reason in words."""
     if receipt["status"] != 1:
         try:
             fn.call({"from": sender}, block_identifier=receipt["blockNumber"] - 1)

@@ -162,3 +162,43 @@ def test_pending_listing_is_not_left_behind_by_a_refused_signature(market):
     _, ctx = market
     with Session(ctx.engine) as s:
         assert not s.exec(select(PendingListing).where(PendingListing.metadata_json.contains("forged"))).all()
+
+
+def test_a_purchase_the_wallet_sent_itself(market, client, unit, tmp_path, gm):
+    """Wallets such as MetaMask only sign to send: the wallet broadcasts, the service checks the
+    transaction it finds by hash (sender, chain, contract, function) and reports what it did."""
+    operator = client()
+    _, as_pub = unit(("publisher",))
+    sub, as_sub = unit(("subscriber",))
+    other, as_other = unit(("subscriber",))
+    f = tmp_path / "w.bin"
+    f.write_bytes(os.urandom(500))
+    product = as_pub.publish(f, {"title": "Wallet-sent", "kind": "data"})
+    operator.approve(product["certificate_id"])
+    as_pub.set_plan(product["product_id"], "month", 20)
+
+    def send(account, body) -> str:  # what the wallet does with /tx/prepare's transaction
+        tx = as_sub._request("POST", "/tx/prepare", json=body) if account is sub else \
+            as_other._request("POST", "/tx/prepare", json=body)
+        return gm.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction).to_0x_hex()
+
+    buy = {"action": "purchase", "product_id": product["product_id"], "plan": "month"}
+    tx_hash = send(sub, buy)
+    out = as_sub._request("POST", "/tx", json={"action": "purchase", "tx_hash": tx_hash})
+    assert out["tx_hash"] == tx_hash and out["price"] == 20 and out["balance"] == 480
+    again = as_sub._request("POST", "/tx", json={"action": "purchase", "tx_hash": tx_hash})
+    assert again == out and gm.points.balance_of(sub.address) == 480  # reported twice, paid once
+    assert as_sub.redeem(as_sub.sign_voucher(out["licence_id"]))["cid"] == product["cid"]
+
+    refusals = [
+        ({"action": "purchase", "tx_hash": send(other, buy)}, 403, "another wallet"),
+        ({"action": "set_plan", "tx_hash": tx_hash}, 400, "does not call set_plan"),
+        ({"action": "purchase", "tx_hash": "0x" + "00" * 32}, 404, "no transaction"),
+        ({"action": "purchase", "tx_hash": "0x1234"}, 400, "32-byte hash"),
+        ({"action": "purchase"}, 400, "either signed_tx"),
+        ({"action": "purchase", "tx_hash": tx_hash, "signed_tx": "0x00"}, 400, "either signed_tx"),
+    ]
+    for body, status, needle in refusals:
+        with pytest.raises(ApiError) as err:
+            as_sub._request("POST", "/tx", json=body)
+        assert err.value.status == status and needle in err.value.detail, (body, err.value)

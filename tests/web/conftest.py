@@ -73,13 +73,13 @@ def screenshots():
 @pytest.fixture
 def open_as(request, browser, site, screenshots):
     """open_as(account) -> (page, wallet): a fresh browser profile whose wallet holds `account`."""
-    url, _ = site
+    url, ctx = site
     contexts, errors = [], []
 
     def make(account):
         context = browser.new_context(base_url=url, viewport={"width": 1100, "height": 900})
         contexts.append(context)
-        wallet = TestWallet(account)
+        wallet = TestWallet(account, ctx.chain.w3)
         wallet.attach(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))

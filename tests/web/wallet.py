@@ -17,13 +17,15 @@ class TestWallet:
     """Answers the page's wallet requests for one account.
 
     `reject_next` refuses the next signature as a user would (EIP-1193 code 4001); methods in
-    `unsupported` answer 4200, as MetaMask does for eth_signTransaction.
+    `unsupported` answer 4200, as MetaMask does for eth_signTransaction. eth_sendTransaction
+    signs and broadcasts to the chain at `w3`, as a wallet connected to it does.
     """
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, account: LocalAccount):
+    def __init__(self, account: LocalAccount, w3=None):
         self.account = account
+        self.w3 = w3
         self.requests: list[str] = []
         self.reject_next = False
         self.unsupported: set[str] = set()
@@ -37,7 +39,8 @@ class TestWallet:
         params = json.loads(params_json)
         if method in ("eth_requestAccounts", "eth_accounts"):
             return {"result": [self.account.address]}
-        if method in self.unsupported or method not in ("personal_sign", "eth_signTypedData_v4", "eth_signTransaction"):
+        if method in self.unsupported or method not in ("personal_sign", "eth_signTypedData_v4", "eth_signTransaction",
+                                                        "eth_sendTransaction"):
             return {"error": {"code": 4200, "message": f"{method} is not supported"}}
         if self.reject_next:
             self.reject_next = False
@@ -59,3 +62,6 @@ class TestWallet:
         self._own(tx.pop("from"))
         tx = {k: int(v, 16) if k in QUANTITIES else v for k, v in tx.items()}
         return self.account.sign_transaction(tx).raw_transaction.to_0x_hex()
+
+    def eth_sendTransaction(self, tx: dict[str, Any]) -> str:
+        return self.w3.eth.send_raw_transaction(self.eth_signTransaction(tx)).to_0x_hex()

@@ -1,6 +1,11 @@
 // The member's wallet through the standard EIP-1193 provider (window.ethereum).
 
-export class WalletError extends Error {}
+export class WalletError extends Error {
+  constructor(message, unsupported = false) {
+    super(message);
+    this.unsupported = unsupported; // the wallet does not offer the method at all
+  }
+}
 
 function provider() {
   if (!window.ethereum) {
@@ -12,13 +17,8 @@ function provider() {
 function explain(err, method) {
   if (err instanceof WalletError) return err;
   if (err && err.code === 4001) return new WalletError("you rejected the request in your wallet: nothing was signed");
-  if (err && (err.code === 4200 || err.code === -32601) && method === "eth_signTransaction") {
-    return new WalletError("your wallet only sends transactions itself and cannot hand a signed one to the " +
-      "marketplace (MetaMask, for one): buy and set plans with the gridmart command line, or a wallet that " +
-      "supports eth_signTransaction");
-  }
   if (err && (err.code === 4200 || err.code === -32601)) {
-    return new WalletError(`your wallet does not support ${method}, which the marketplace needs`);
+    return new WalletError(`your wallet does not support ${method}, which the marketplace needs`, true);
   }
   return new WalletError(`the wallet refused: ${err && err.message ? err.message : err}`);
 }
@@ -52,12 +52,22 @@ export function signTypedData(address, document) {
 const hex = (n) => "0x" + BigInt(n).toString(16);
 
 // A transaction prepared by the marketplace (POST /tx/prepare), as JSON-RPC quantities.
-export function signTransaction(address, tx) {
-  return call("eth_signTransaction", [{
+function rpcTransaction(address, tx) {
+  return {
     from: address, to: tx.to, data: tx.data, value: hex(tx.value), gas: hex(tx.gas), nonce: hex(tx.nonce),
     maxFeePerGas: hex(tx.maxFeePerGas), maxPriorityFeePerGas: hex(tx.maxPriorityFeePerGas),
     chainId: hex(tx.chainId), type: hex(tx.type),
-  }]);
+  };
+}
+
+// Signed, for the marketplace to relay.
+export function signTransaction(address, tx) {
+  return call("eth_signTransaction", [rpcTransaction(address, tx)]);
+}
+
+// Signed and sent by the wallet itself (MetaMask offers only this); returns the hash.
+export function sendFromWallet(address, tx) {
+  return call("eth_sendTransaction", [rpcTransaction(address, tx)]);
 }
 
 // bytes32 of a short text, right-padded with zeros (the Redeem voucher's purpose)
