@@ -84,7 +84,7 @@ def relay(ctx: Context, principal: Principal, action: str, raw_tx: str) -> dict[
         raise to_http(revert_from(exc)) from None
     except Exception as exc:  # noqa: BLE001 - node refused it (nonce, fee)
         raise BadRequest(f"the chain refused the transaction: {exc}") from None
-    return _outcome(ctx, fn, sender, w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120))
+    return _outcome(fn, sender, w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120))
 
 
 def sent(ctx: Context, principal: Principal, action: str, tx_hash: str) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def sent(ctx: Context, principal: Principal, action: str, tx_hash: str) -> dict[
         receipt = w3.eth.wait_for_transaction_receipt(tx["hash"], timeout=120)
     except TimeExhausted:
         raise Conflict("the transaction is not mined yet: send the same hash again in a moment") from None
-    return _outcome(ctx, fn, tx["from"], receipt)
+    return _outcome(fn, tx["from"], receipt)
 
 
 def _check(ctx: Context, principal: Principal, action: str, sender: str, tx: dict[str, Any]):
@@ -129,7 +129,7 @@ def _check(ctx: Context, principal: Principal, action: str, sender: str, tx: dic
     return fn(**args)  # bound to its arguments: a revert is replayed as a call to find its reason
 
 
-def _outcome(ctx: Context, fn, sender: str, receipt) -> dict[str, Any]:
+def _outcome(fn, sender: str, receipt) -> dict[str, Any]:
     """The receipt of a successful call; a revert becomes the contract's reason in words."""
     if receipt["status"] != 1:
         try:
