@@ -1,6 +1,7 @@
 """The marketplace served over real HTTP (uvicorn), on the session Hardhat node and a real js-ipfs daemon."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -76,5 +77,22 @@ def unit(client) -> Callable[..., tuple]:
         account = Account.create()
         client().admit(account.address, name, b"identity of " + name.encode(), list(roles))
         return account, client(account)
+
+    return make
+
+
+@pytest.fixture
+def listed(client, unit, tmp_path) -> Callable[..., tuple]:
+    """listed(title, kind, plan, price) -> (publisher's client, product): a fresh publisher's
+    random artifact, approved on shelf, with that plan."""
+
+    def make(title: str, kind: str, plan: str, price: int, size: int = 1000):
+        _, as_pub = unit(("publisher",), "pub")
+        f = tmp_path / f"{title}.bin"
+        f.write_bytes(os.urandom(size))
+        product = as_pub.publish(f, {"title": title, "kind": kind})
+        client().approve(product["certificate_id"])
+        as_pub.set_plan(product["product_id"], plan, price)
+        return as_pub, product
 
     return make

@@ -127,15 +127,10 @@ def test_bad_input_and_unknown_things(market, client, unit, tmp_path):
     assert httpx.get(f"{url}/delivery/forged.token").status_code == 403
 
 
-def test_too_few_points_and_off_shelf(market, client, unit, tmp_path, gm):
+def test_too_few_points_and_off_shelf(market, client, unit, listed, gm):
     operator = client()
-    pub, as_pub = unit(("publisher",))
+    as_pub, product = listed("Expensive", "tool", "year", 50)
     sub, as_sub = unit(("subscriber",))
-    f = tmp_path / "p.bin"
-    f.write_bytes(os.urandom(1000))
-    product = as_pub.publish(f, {"title": "Expensive", "kind": "tool"})
-    operator.approve(product["certificate_id"])
-    as_pub.set_plan(product["product_id"], "year", 50)
     with pytest.raises(ApiError) as err:
         as_pub.set_plan(product["product_id"], "week", 70)
     assert err.value.status == 400 and "range" in err.value.detail
@@ -164,18 +159,12 @@ def test_pending_listing_is_not_left_behind_by_a_refused_signature(market):
         assert not s.exec(select(PendingListing).where(PendingListing.metadata_json.contains("forged"))).all()
 
 
-def test_a_purchase_the_wallet_sent_itself(market, client, unit, tmp_path, gm):
+def test_a_purchase_the_wallet_sent_itself(market, unit, listed, gm):
     """Wallets such as MetaMask only sign to send: the wallet broadcasts, the service checks the
     transaction it finds by hash (sender, chain, contract, function) and reports what it did."""
-    operator = client()
-    _, as_pub = unit(("publisher",))
+    _, product = listed("Wallet-sent", "data", "month", 20)
     sub, as_sub = unit(("subscriber",))
     other, as_other = unit(("subscriber",))
-    f = tmp_path / "w.bin"
-    f.write_bytes(os.urandom(500))
-    product = as_pub.publish(f, {"title": "Wallet-sent", "kind": "data"})
-    operator.approve(product["certificate_id"])
-    as_pub.set_plan(product["product_id"], "month", 20)
 
     def send(account, body) -> str:  # what the wallet does with /tx/prepare's transaction
         tx = as_sub._request("POST", "/tx/prepare", json=body) if account is sub else \
