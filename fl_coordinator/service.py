@@ -161,11 +161,7 @@ class TaskService:
         doc = {f.name: getattr(task, f.name) for f in fields(Task) if f.name not in ("keyset", "envelopes", "rounds")}
         doc["rounds"] = [{**{f.name: getattr(r, f.name) for f in fields(Round) if f.name != "updates"},
                           "updates": {a: [str(p), n] for a, (p, n) in r.updates.items()}} for r in task.rounds]
-        path = self.spool / task.task_id / "task.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc))
-        os.replace(tmp, path)
+        _write_atomic(self.spool / task.task_id / "task.json", json.dumps(doc).encode())
         for callback in list(self._watchers):  # every state change is saved: this is the one place to tell
             try:
                 callback()
@@ -175,12 +171,8 @@ class TaskService:
     def _save_envelopes(self, task: Task, envelopes: dict[str, bytes]) -> None:
         """Each sealed key in its own file, written once: a CKKS envelope is megabytes, and
         task.json is rewritten on every upload (callers hold the state lock)."""
-        folder = self.spool / task.task_id / "keys"
-        folder.mkdir(parents=True, exist_ok=True)
         for addr, env in envelopes.items():
-            tmp = folder / f"{addr}.tmp"
-            tmp.write_bytes(env)
-            os.replace(tmp, folder / f"{addr}.env")
+            _write_atomic(self.spool / task.task_id / "keys" / f"{addr}.env", env)
 
     def _load(self) -> None:
         for path in sorted(self.spool.glob("*/task.json")):
@@ -466,3 +458,11 @@ class TaskService:
                 raise Refused(f"round {round_no} has no aggregate yet; report metrics after it", 409)
             rnd.metrics[addr] = metrics
             self._save(task)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all (a crash leaves the previous file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

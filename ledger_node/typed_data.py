@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from coincurve import PrivateKey, PublicKey
-from Crypto.Hash import keccak as _keccak
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
+
+from ledger_node.merkle import keccak as _k256  # pycryptodome direct: eth_utils' wrapper adds ~2 µs a call
 
 SPEC_PATH = Path(__file__).with_name("eip712_types.json")
 
@@ -106,11 +107,6 @@ def digest(primary: str, message: dict[str, Any], chain_id: int, verifying_contr
         return keccak(b"\x19" + signable.version + signable.header + signable.body)
     struct = _k256(type_hash(primary) + b"".join(_word(message[name], kind) for name, kind in fields))
     return _k256(b"\x19\x01" + domain_separator(chain_id, verifying_contract) + struct)
-
-
-def _k256(data: bytes) -> bytes:
-    """keccak256 straight from pycryptodome (eth_utils' wrapper adds ~2 µs a call)."""
-    return _keccak.new(digest_bits=256, data=data).digest()
 
 
 @lru_cache(maxsize=4096)

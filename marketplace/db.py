@@ -39,3 +39,7 @@ def _widen_integers(engine: Engine) -> None:
                 if isinstance(column.type, BigInteger) and not isinstance(current.get(column.name), BigInteger):
                     conn.execute(text(f'ALTER TABLE "{table.name}" ALTER COLUMN "{column.name}" TYPE BIGINT'))
 
+
+def placeholder(engine: Engine) -> str:
+    """The driver's parameter mark, for the raw SQL of the hot paths (sqlite3: ?, psycopg: %s)."""
+    return "?" if engine.dialect.paramstyle == "qmark" else "%s"

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from ..db import placeholder
 from ..models import Redemption
 
 log = logging.getLogger("gridmart.recorder")
@@ -68,7 +69,7 @@ def insert_rows(engine: Engine, rows: list[UsageRow], conn: Any = None) -> list[
         else:
             unique[key] = i
     todo = [rows[i] for i in unique.values()]
-    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    mark = placeholder(engine)
     one = "(" + ",".join([mark] * len(COLUMNS)) + ")"
     sql = (f"INSERT INTO {Redemption.__tablename__} ({','.join(COLUMNS)}) VALUES {','.join([one] * len(todo))} "
            "ON CONFLICT (holder, nonce) DO NOTHING RETURNING id, holder, nonce")
@@ -228,13 +229,12 @@ class Recorder:
         conn = None
         try:
             conn = self._connect()
-            result = self._insert(conn, [row])[0]
+            return self._insert(conn, [row])[0]
         except Exception as exc:  # noqa: BLE001 - this row's own failure, for its own request
             log.exception("writing a redemption row failed")
-            result = exc
-            conn = _discard(conn)
-        _discard(conn)
-        return result
+            return exc
+        finally:
+            _discard(conn)
 
     def _after(self, batch: list[tuple[UsageRow, Any]], results: list[Any]) -> None:
         self._deliver(batch, results)

@@ -17,13 +17,9 @@ from sqlmodel import Session, select
 
 from ledger_node.merkle import MerkleTree, leaf_hash
 
+from ..db import placeholder
 from ..models import Redemption
 from .context import Context
-
-
-def flush(ctx: Context, limit: int | None = None) -> int | None:
-    """Anchor waiting records (one batch); returns the batch id, or None if nothing waits."""
-    return _flush(ctx, limit or ctx.settings.anchor_batch_size)[0]
 
 
 def drain(ctx: Context, partial: bool = True, max_batches: int = 100) -> int:
@@ -48,7 +44,7 @@ def _flush(ctx: Context, limit: int, full_only: bool = False) -> tuple[int | Non
     """(batch id, records) of one anchored batch, or (None, 0). Plain SQL on the driver's
     connection: a batch is a thousand rows, and the ORM would spend ~40 ms on them."""
     table = Redemption.__tablename__
-    mark = "?" if ctx.engine.dialect.paramstyle == "qmark" else "%s"
+    mark = placeholder(ctx.engine)
     with _FLUSHING, Session(ctx.engine) as session:
         cur = session.connection().connection.cursor()  # inside the session's transaction
         try:
