@@ -33,7 +33,7 @@ contract FederatedRegistry is AccessControl {
         uint32 finalCertificate;
         uint128 rewardPool;
         uint128 totalBps; // sum of all recorded shares
-        bytes32 specHash; // hash of the task spec (architecture, HE scheme, round rules)
+        bytes32 specHash; // sha-256 of the task certificate (initial model, HE context, round rules)
     }
 
     MemberRegistry public immutable members;
@@ -46,7 +46,9 @@ contract FederatedRegistry is AccessControl {
     mapping(uint256 taskId => mapping(address partner => uint256 bps)) private _partnerBps; // bps + 1 once joined
     mapping(uint256 taskId => mapping(uint256 round => bytes32 cidHash)) private _roundModel;
 
-    event TaskOpened(uint256 indexed taskId, uint256 indexed productId, address indexed owner, uint256 rewardPool, bytes32 specHash);
+    event TaskOpened(
+        uint256 indexed taskId, uint256 indexed productId, address indexed owner, uint256 rewardPool, bytes32 specHash, bytes specCid
+    );
     event PartnerJoined(uint256 indexed taskId, address indexed partner);
     event RoundRecorded(
         uint256 indexed taskId, uint256 indexed round, bytes modelCid, address[] partners, uint64[] sampleCounts, uint16[] sharesBps
@@ -78,16 +80,21 @@ contract FederatedRegistry is AccessControl {
 
     /**
      * @notice Open a task to train a new version of your tool product, escrowing `rewardPool` points.
-     * @param specHash hash of the task specification stored off chain (architecture, rounds, HE)
+     * @param specHash sha-256 of the task certificate: the document naming the initial model and the
+     * public HE context by CID and sha-256, and the round rules
+     * @param specCid CID of that document in the content store (binary form; emitted, not stored)
      */
-    function openTask(uint256 productId, uint128 rewardPool, bytes32 specHash) external returns (uint256 taskId) {
+    function openTask(uint256 productId, uint128 rewardPool, bytes32 specHash, bytes calldata specCid)
+        external
+        returns (uint256 taskId)
+    {
         ProductRegistry.Certificate memory c = products.certificate(productId);
         if (c.publisher != msg.sender || c.kind != ProductRegistry.Kind.Tool) revert NotToolPublisher(productId, msg.sender);
         if (!members.isActiveWithRole(msg.sender, MemberRoles.PUBLISHER)) revert NotActiveMember(msg.sender);
         taskId = ++taskCount;
         _tasks[taskId] = Task(msg.sender, uint32(productId), 0, TaskStatus.Open, 0, rewardPool, 0, specHash);
         if (rewardPool != 0) points.move(msg.sender, address(this), rewardPool);
-        emit TaskOpened(taskId, productId, msg.sender, rewardPool, specHash);
+        emit TaskOpened(taskId, productId, msg.sender, rewardPool, specHash, specCid);
     }
 
     /**
@@ -95,7 +102,7 @@ contract FederatedRegistry is AccessControl {
      * to the coordinator off chain). `productId` is the owner's tool product the task trains a new
      * version of, or 0 to fix it at finalisation. The pool starts empty (see fundTask).
      */
-    function openTaskFor(address owner, uint256 productId, bytes32 specHash)
+    function openTaskFor(address owner, uint256 productId, bytes32 specHash, bytes calldata specCid)
         external
         onlyRole(COORDINATOR_ROLE)
         returns (uint256 taskId)
@@ -107,7 +114,7 @@ contract FederatedRegistry is AccessControl {
         }
         taskId = ++taskCount;
         _tasks[taskId] = Task(owner, uint32(productId), 0, TaskStatus.Open, 0, 0, 0, specHash);
-        emit TaskOpened(taskId, productId, owner, 0, specHash);
+        emit TaskOpened(taskId, productId, owner, 0, specHash, specCid);
     }
 
     /// @notice Add `amount` of your points to the reward pool of your open task.

@@ -66,10 +66,10 @@ class ChainLedger:
                 self._ids[task_id] = match[0]
             return self._ids[task_id]
 
-    def open_task(self, task_id: str, owner: str, product_id: int, model_cid: str, context_cid: str,
-                  rounds: int, min_partners: int) -> None:
+    def open_task(self, task_id: str, owner: str, product_id: int, certificate_cid: str) -> None:
         try:
-            chain_id, _ = self.chain.federated.open_task_for(owner, spec_hash(task_id), product_id)
+            chain_id, _ = self.chain.federated.open_task_for(owner, spec_hash(task_id), product_id,
+                                                             cid_to_bytes(certificate_cid))
         except ContractRevert as exc:
             raise _refusal(exc) from None
         with self._lock:

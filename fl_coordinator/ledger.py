@@ -17,10 +17,10 @@ from fl_coordinator.errors import Refused
 
 
 class ContributionLedger(Protocol):
-    def open_task(self, task_id: str, owner: str, product_id: int, model_cid: str, context_cid: str,
-                  rounds: int, min_partners: int) -> None:
+    def open_task(self, task_id: str, owner: str, product_id: int, certificate_cid: str) -> None:
         """A task exists: its owner, the tool product it trains a new version of (0 = chosen at
-        finalisation), its initial model and public HE context (CIDs)."""
+        finalisation), and its certificate (fl_coordinator.certificate: sha-256 = task_id, stored
+        at `certificate_cid`), which names the initial model and public HE context."""
 
     def join(self, task_id: str, partner: str) -> None:
         """`partner` (checksum address) joined the task. Joining twice is not an error."""
@@ -50,9 +50,9 @@ class InMemoryLedger:
         with self._lock:
             self.events.append((name, fields))
 
-    def open_task(self, task_id, owner, product_id, model_cid, context_cid, rounds, min_partners):
-        self._add("open_task", task_id=task_id, owner=owner, product_id=product_id, model_cid=model_cid,
-                  context_cid=context_cid, rounds=rounds, min_partners=min_partners)
+    def open_task(self, task_id, owner, product_id, certificate_cid):
+        self._add("open_task", task_id=task_id, owner=owner, product_id=product_id,
+                  certificate_cid=certificate_cid)
 
     def join(self, task_id, partner):
         self._add("join", task_id=task_id, partner=partner)

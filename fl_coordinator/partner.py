@@ -17,15 +17,17 @@ import numpy as np
 from eth_account import Account
 from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
 
-from fl_coordinator import he
+from fl_coordinator import certificate, he
 from fl_coordinator.auth import sign_request, target
 from fl_coordinator.dp import DPConfig, epsilon, privatize
 from fl_coordinator.errors import FLError, Refused
 from fl_coordinator.keys import seal, unseal, wallet_public_key
 from fl_coordinator.model import FedMLPClassifier, from_architecture
-from fl_coordinator.service import parse_model_blob
+from fl_coordinator.service import model_blob, parse_model_blob
 
 TRAINING_KEYS = ("lr", "epochs", "batch_size", "l2", "class_weight")
+CERTIFIED_REQUEST = ("name", "backend", "rounds", "min_partners", "round_seconds", "training", "dp", "seed",
+                     "product_id")
 LONG_POLL_SECONDS = 20.0  # each long poll; the coordinator holds at most fl_coordinator.server.MAX_WAIT_SECONDS
 
 
@@ -101,7 +103,13 @@ class Coordinator:
                 "dp": None if dp is None else {"clip": dp.clip, "noise_multiplier": dp.noise_multiplier,
                                                "delta": dp.delta},
                 "seed": seed, "product_id": product_id}
-        return self._call("POST", "tasks", body)
+        task = self._call("POST", "tasks", body)
+        # the coordinator wrote the certificate: check it pins what we sent before anyone joins
+        terms = certificate.verify(self.blob(task["task_id"], task["certificate_cid"]), task["task_id"])
+        certificate.check_artifact(terms, "model", model_blob(model.architecture(), model.get_weights()))
+        certificate.check_artifact(terms, "context", keyset.public_bytes)
+        certificate.check_terms(terms, {k: body[k] for k in CERTIFIED_REQUEST}, owner=self.address)
+        return task
 
     def grant_keys(self, task_id: str, keyset: he.SecretKeyset) -> list[str]:
         """Seal the HE secret to every joined partner that has no envelope yet; return them."""
@@ -179,22 +187,26 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
     keyset = wait_for(lambda: _try_key(coord, task_id), patience, poll, "the key envelope")
     if keyset.fingerprint != task["context_fingerprint"]:
         raise FLError("the key received does not match the task's HE context; ask the owner to re-grant")
-    arch, w0 = parse_model_blob(coord.blob(task_id, task["model_cid"]))
-    params = {k: task["training"][k] for k in TRAINING_KEYS if k in task["training"]}
-    dp = DPConfig(**task["dp"]) if task["dp"] else None
-    dp_rng = np.random.default_rng([task["seed"], int(coord.address, 16) % 2 ** 32])
+    # train what the owner certified (sha-256 = task id = spec hash on chain), not what we are told
+    terms = certificate.verify(coord.blob(task_id, task["certificate_cid"]), task_id)
+    initial = coord.blob(task_id, terms["artifacts"]["model"]["cid"])
+    certificate.check_artifact(terms, "model", initial)
+    arch, w0 = parse_model_blob(initial)
+    params = {k: terms["training"][k] for k in TRAINING_KEYS if k in terms["training"]}
+    dp = DPConfig(**terms["dp"]) if terms["dp"] else None
+    dp_rng = np.random.default_rng([terms["seed"], int(coord.address, 16) % 2 ** 32])
     local = from_architecture(arch, w0, **params)
     log(f"ready: key received for {keyset.name} context {keyset.fingerprint[:12]}, waiting for round 1")
     result = PartnerResult(weights=w0)
     global_w = w0
-    for r in range(1, task["rounds_total"] + 1):
+    for r in range(1, terms["rounds"] + 1):
         rnd = await_round(coord, task_id, r, patience, closed=False)
         if rnd["task_status"] == "failed":
             raise FLError(f"task failed: {coord.task(task_id)['status_reason']}")
         if stop_after_round is not None and r > stop_after_round:
             log(f"round {r}: leaving the task (dropout requested)")
             break
-        seed = task["seed"] * 100_003 + r
+        seed = terms["seed"] * 100_003 + r
         model = from_architecture(arch, global_w, random_state=seed, **params).partial_fit(X, y)
         delta = model.get_weights() - global_w
         if dp:

@@ -13,7 +13,6 @@ mid-aggregation is aggregated again on the first tick (deterministic: same CID).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fl_coordinator import he
+from fl_coordinator import certificate, he
 from fl_coordinator.errors import FLError, Refused
 from fl_coordinator.keys import address_of_public_key
 from fl_coordinator.ledger import ContributionLedger
@@ -89,6 +88,7 @@ class Task:
     seed: int
     created_at: float
     product_id: int = 0  # the tool product whose next version this trains (0: chosen at finalisation)
+    certificate_cid: str = ""  # the task certificate (fl_coordinator.certificate); sha-256 = task_id
     status: str = "enrolling"  # enrolling | running | done (trained) | finalized (paid out) | failed
     status_reason: str = ""
     partners: dict[str, str] = field(default_factory=dict)  # address -> wallet public key
@@ -107,7 +107,7 @@ class Task:
                 "architecture": self.architecture, "n_params": self.n_params,
                 "backend": self.backend, "context_fingerprint": self.keyset.fingerprint,
                 "model_cid": self.model_cid, "context_cid": self.context_cid,
-                "rounds_total": self.rounds_total, "min_partners": self.min_partners,
+                "certificate_cid": self.certificate_cid, "rounds_total": self.rounds_total, "min_partners": self.min_partners,
                 "round_seconds": self.round_seconds, "training": self.training, "dp": self.dp,
                 "seed": self.seed, "product_id": self.product_id, "status": self.status, "status_reason": self.status_reason,
                 "partners": [{"address": a, "public_key": k, "has_key": a in self.envelopes}
@@ -213,7 +213,7 @@ class TaskService:
 
     def blob(self, task_id: str, cid: str) -> bytes:
         task = self.task(task_id)
-        known = {task.model_cid, task.context_cid} | {r.aggregate_cid for r in task.rounds}
+        known = {task.model_cid, task.context_cid, task.certificate_cid} | {r.aggregate_cid for r in task.rounds}
         if cid not in known:
             raise Refused(f"{cid} is not an artifact of task {task_id}", 404)
         return self.store.get_bytes(cid)
@@ -231,14 +231,23 @@ class TaskService:
         if rounds < 1 or min_partners < 1 or round_seconds <= 0:
             raise Refused("rounds and min_partners must be >= 1 and round_seconds > 0")
         keyset = he.load_public(backend, public_context, workers=self.he_workers)
-        model_cid = self.store.put_bytes(model_blob(model.architecture(), model.get_weights())).cid
+        initial = model_blob(model.architecture(), model.get_weights())
+        model_cid = self.store.put_bytes(initial).cid
         context_cid = self.store.put_bytes(public_context).cid
-        task_id = "0x" + hashlib.sha256(
-            f"{owner}|{model_cid}|{context_cid}|{secrets.token_hex(16)}".encode()).hexdigest()
+        created = self.clock()
+        terms = dict(owner=owner, product_id=int(product_id), name=name, architecture=model.architecture(),
+                     n_params=model.n_params, backend=backend, rounds=rounds, min_partners=min_partners,
+                     round_seconds=float(round_seconds), training=dict(training), dp=dict(dp) if dp else None,
+                     seed=int(seed), created_at=created, nonce=secrets.token_hex(16))
+        cert = certificate.issue(artifacts={"model": (model_cid, initial), "context": (context_cid, public_context)},
+                                 **terms)
+        certificate_cid = self.store.put_bytes(cert).cid
+        task_id = certificate.task_id_of(cert)
         task = Task(task_id, owner, name, model.architecture(), model.n_params, backend, keyset,
                     model_cid, context_cid, rounds, min_partners, float(round_seconds),
-                    dict(training), dict(dp) if dp else None, int(seed), self.clock(), int(product_id))
-        self.ledger.open_task(task_id, owner, task.product_id, model_cid, context_cid, rounds, min_partners)
+                    dict(training), dict(dp) if dp else None, int(seed), created, int(product_id),
+                    certificate_cid=certificate_cid)
+        self.ledger.open_task(task_id, owner, task.product_id, certificate_cid)
         with self._lock:
             self.tasks[task_id] = task
             self._save(task)

@@ -275,14 +275,17 @@ class LicensingClient(ContractClient):
 class FederatedRegistryClient(ContractClient):
     name = "FederatedRegistry"
 
-    def open_task(self, product_id: int, reward_pool: int, spec_hash: bytes) -> tuple[int, TxReceipt]:
-        receipt = self._send("openTask", product_id, reward_pool, spec_hash)
+    def open_task(self, product_id: int, reward_pool: int, spec_hash: bytes,
+                  spec_cid: bytes = b"") -> tuple[int, TxReceipt]:
+        receipt = self._send("openTask", product_id, reward_pool, spec_hash, spec_cid)
         return self.events(receipt, "TaskOpened")[0]["taskId"], receipt
 
-    def open_task_for(self, owner: str, spec_hash: bytes, product_id: int = 0) -> tuple[int, TxReceipt]:
+    def open_task_for(self, owner: str, spec_hash: bytes, product_id: int = 0,
+                      spec_cid: bytes = b"") -> tuple[int, TxReceipt]:
         """Coordinator: open a task on `owner`'s signed request, training a new version of the
-        owner's tool product `product_id` (0: the product is fixed at finalisation)."""
-        receipt = self._send("openTaskFor", owner, product_id, spec_hash)
+        owner's tool product `product_id` (0: the product is fixed at finalisation). `spec_hash`
+        and `spec_cid` name the task certificate (fl_coordinator.certificate)."""
+        receipt = self._send("openTaskFor", owner, product_id, spec_hash, spec_cid)
         return self.events(receipt, "TaskOpened")[0]["taskId"], receipt
 
     def fund_task(self, task_id: int, amount: int) -> TxReceipt:

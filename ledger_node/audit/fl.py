@@ -1,18 +1,22 @@
-"""Audit a federated-learning task: rounds, aggregated-model CIDs, contribution shares, rewards paid."""
+"""Audit a federated-learning task: its certificate (initial model and HE context), rounds,
+aggregated-model CIDs, contribution shares, rewards paid."""
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 
 from eth_utils import keccak
 
-from ..content import cid_from_bytes
+from ..content import ContentStore, cid_from_bytes
 from .ledger import Ledger, NotOnChain
 from .result import Report
 
 TOTAL_BPS = 10_000
 
 
-def audit_fl(ledger: Ledger, task_id: int) -> Report:
+def audit_fl(ledger: Ledger, task_id: int, store: ContentStore | None = None) -> Report:
+    """With a content store, also fetch the task certificate and the artifacts it names."""
     opened = ledger.events("federated", "TaskOpened", taskId=task_id)
     if not opened:
         raise NotOnChain(f"no federated task {task_id} on chain: check the task id")
@@ -22,6 +26,7 @@ def audit_fl(ledger: Ledger, task_id: int) -> Report:
     r = Report(f"federated task {task_id} (product {o.args['productId'] or 'named at finalisation'})")
     r.check("task opened", True, f"by {o.args['owner']}, reward pool {o.args['rewardPool']} points "
             f"+ {len(funded)} fundings = {pool}", o.tx, o.block)
+    _certificate(r, o, store)
     joined = [e.args["partner"] for e in ledger.events("federated", "PartnerJoined", taskId=task_id)]
     rounds = ledger.events("federated", "RoundRecorded", taskId=task_id)
     totals: dict[str, int] = defaultdict(int)
@@ -48,6 +53,36 @@ def audit_fl(ledger: Ledger, task_id: int) -> Report:
         _rewards(ledger, r, task_id, finals[0], pool, dict(totals), o.args["owner"])
     r.facts["status"] = "finalized" if finals else "open"
     return r
+
+
+def _certificate(r: Report, opened, store: ContentStore | None) -> None:
+    """The spec hash is the sha-256 of the task certificate emitted by CID; it names the initial
+    model and the public HE context by CID and sha-256 (fl_coordinator.certificate)."""
+    spec_hash, raw_cid = opened.args["specHash"], opened.args["specCid"]
+    cid = cid_from_bytes(raw_cid) if raw_cid else None
+    r.facts["certificate"] = {"cid": cid, "sha256": spec_hash.hex()}
+    if store is None:
+        return
+    if cid is None:
+        r.check("task certificate", False, "the task was opened without a certificate CID", opened.tx, opened.block)
+        return
+    try:
+        doc = store.get_bytes(cid)
+        digest = hashlib.sha256(doc).digest()
+        artifacts = json.loads(doc)["artifacts"] if digest == spec_hash else {}
+    except Exception as exc:  # noqa: BLE001 - an unreadable certificate is a failed check
+        r.check("task certificate", False, f"certificate {cid}: {exc}", opened.tx, opened.block)
+        return
+    r.check("task certificate", digest == spec_hash,
+            f"sha-256 of {cid} is {digest.hex()}; on chain {spec_hash.hex()}", opened.tx, opened.block)
+    for name, a in sorted(artifacts.items()):
+        try:
+            got = hashlib.sha256(store.get_bytes(a["cid"])).hexdigest()
+        except Exception as exc:  # noqa: BLE001
+            r.check(f"certified {name}", False, f"{a['cid']}: {exc}")
+            continue
+        r.check(f"certified {name}", got == a["sha256"], f"{a['cid']}: sha-256 {got}, certified {a['sha256']}")
+    r.facts["certificate"]["artifacts"] = artifacts
 
 
 def _rewards(ledger: Ledger, r: Report, task_id: int, final, pool: int, totals: dict[str, int], owner: str) -> None:

@@ -1,7 +1,8 @@
 """Read-only audit API (prefix /audit): the same checks as `gridmart audit`, as JSON or one HTML page.
 
 Only the chain is read (the service's own database is never consulted), except by
-/audit/consistency, whose point is to compare the two.
+/audit/consistency, whose point is to compare the two; /audit/fl also fetches the task
+certificate and the initial model it names from the content store.
 """
 from __future__ import annotations
 
@@ -83,8 +84,8 @@ def member(address: str, fmt: str = Format, ledger: Ledger = Depends(_ledger)) -
 
 
 @router.get("/fl/{task_id}")
-def fl(task_id: int, fmt: str = Format, ledger: Ledger = Depends(_ledger)) -> Response:
-    return _respond(lambda: audit_fl(ledger, task_id), fmt)
+def fl(task_id: int, fmt: str = Format, ledger: Ledger = Depends(_ledger), ctx: Context = Depends(get_ctx)) -> Response:
+    return _respond(lambda: audit_fl(ledger, task_id, ctx.store), fmt)
 
 
 @router.get("/consistency")

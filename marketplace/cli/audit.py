@@ -1,7 +1,8 @@
 """`gridmart audit product|licence|usage|member|fl|consistency`: verify from the chain and the bytes.
 
 Every command but `consistency` reads only the JSON-RPC endpoint (GRIDMART_RPC_URL), the
-address book (GRIDMART_DEPLOYMENTS_DIR) and the files you pass; `consistency` also reads
+address book (GRIDMART_DEPLOYMENTS_DIR), the files you pass and, with --ipfs-api, the
+content that certificates name; `consistency` also reads
 the marketplace database (GRIDMART_DATABASE_URL). Exit status: 0 all checks passed,
 2 a check failed, 1 the audit could not run.
 """
@@ -106,9 +107,16 @@ def member(ctx: typer.Context, address: str, as_json: bool = JsonFlag, html: Pat
 
 
 @app.command()
-def fl(ctx: typer.Context, task_id: int, as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
-    """A federated task: rounds, model CIDs, shares summing to 10,000, rewards paid."""
-    _run(ctx, lambda ledger: [audit_fl(ledger, task_id)], as_json, html)
+def fl(ctx: typer.Context, task_id: int,
+       ipfs_api: str | None = typer.Option(None, help="IPFS RPC API: also verify the task certificate "
+                                                       "and the initial model it names"),
+       as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
+    """A federated task: its certificate, rounds, model CIDs, shares summing to 10,000, rewards paid."""
+    store = None
+    if ipfs_api:
+        from ledger_node.content.ipfs_rpc import RpcStore
+        store = RpcStore(ipfs_api)
+    _run(ctx, lambda ledger: [audit_fl(ledger, task_id, store)], as_json, html)
 
 
 @app.command()

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from fl_coordinator import certificate
 from ledger_node.audit import (
     Event,
     audit_fl,
@@ -18,7 +19,8 @@ from ledger_node.audit import (
     signer_authorized,
 )
 from ledger_node.audit.membership import replay
-from ledger_node.content import cid_to_bytes, compute_cid
+from ledger_node.config import Settings
+from ledger_node.content import cid_to_bytes, compute_cid, open_store
 from ledger_node.contracts import Kind, PlanKind, Role, Voucher
 from ledger_node.merkle import MerkleTree, canonical, leaf_hash
 from tests.chain.helpers import chain_time, make_listing
@@ -160,6 +162,37 @@ def test_fl_task_rounds_shares_and_rewards(gm, member, ledger):
     assert [r["model_cid"] for r in report.facts["rounds"]] == [compute_cid(f"model {r}".encode()) for r in (1, 2)]
     rewards = next(c for c in report.checks if c.name == "rewards paid pro rata")
     assert "refund to owner 1" in rewards.detail and "pool 110" in rewards.detail  # 110·7500/20000 = 41, ·12500 = 68
+
+
+def test_fl_task_certificate_pins_the_initial_model_and_context(gm, member, ledger, tmp_path):
+    owner, as_owner = member(Role.PUBLISHER)
+    tool = register(gm, owner, os.urandom(70), kind=Kind.TOOL)
+    store = open_store(Settings(home=tmp_path))
+    model, context = b"initial weights", b"public HE context"
+    cids = {"model": store.put_bytes(model).cid, "context": store.put_bytes(context).cid}
+
+    def open_with(doc: bytes, spec_hash: bytes | None = None) -> int:
+        spec = spec_hash or bytes.fromhex(certificate.task_id_of(doc)[2:])
+        return as_owner.federated.open_task(tool, 0, spec, cid_to_bytes(store.put_bytes(doc).cid))[0]
+
+    good = certificate.issue(artifacts={"model": (cids["model"], model), "context": (cids["context"], context)},
+                             rounds=3)
+    report = audit_fl(ledger, open_with(good), store)
+    assert report.passed, names(report)
+    assert {"task certificate", "certified model", "certified context"} <= set(names(report, failed_only=False))
+    assert report.facts["certificate"]["artifacts"]["model"]["cid"] == cids["model"]
+    without_store = audit_fl(ledger, open_with(good))  # chain only: the certificate is named, not fetched
+    assert "task certificate" not in names(without_store, failed_only=False)
+    assert without_store.facts["certificate"]["sha256"] == certificate.task_id_of(good)[2:]
+
+    # the certificate names other bytes than those stored under the model's CID
+    lying = certificate.issue(artifacts={"model": (cids["model"], b"other weights"), "context": (cids["context"], context)})
+    assert names(audit_fl(ledger, open_with(lying), store)) == ["certified model"]
+    # the spec hash on chain is not the certificate's
+    assert names(audit_fl(ledger, open_with(good, b"\x07" * 32), store)) == ["task certificate"]
+    # opened without naming a certificate
+    bare, _ = as_owner.federated.open_task(tool, 0, b"\x08" * 32)
+    assert names(audit_fl(ledger, bare, store)) == ["task certificate"]
 
 
 def test_renderers_mark_each_check_with_its_transaction(gm, member, ledger):

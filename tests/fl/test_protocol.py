@@ -9,13 +9,13 @@ import httpx
 import numpy as np
 import pytest
 
-from fl_coordinator import he
+from fl_coordinator import certificate, he
 from fl_coordinator.auth import sign_request
 from fl_coordinator.errors import FLError, Refused
 from fl_coordinator.ledger import InMemoryLedger
 from fl_coordinator.model import FedMLPClassifier
-from fl_coordinator.partner import Coordinator, await_round
-from fl_coordinator.service import parse_model_blob
+from fl_coordinator.partner import Coordinator, await_round, run_partner
+from fl_coordinator.service import model_blob, parse_model_blob
 
 N_FEATURES = 6
 
@@ -99,6 +99,42 @@ def test_bad_updates_refused_round_goes_on(live_service, wallets, ckks_keys):
     assert not hasattr(coord_keys, "decrypt") and not coord_keys.context.is_private()
     arch, w0 = parse_model_blob(a.blob(tid, task["model_cid"]))
     assert np.array_equal(w0, model.get_weights()) and arch["hidden"] == [3]
+
+
+def test_the_task_certificate_pins_the_initial_model_and_rules(live_service, wallets, ckks_keys):
+    url, svc = live_service
+    owner, task, (a, b), model = _setup(url, wallets, ckks_keys, partners=2, rounds=3)
+    tid = task["task_id"]
+    doc = a.blob(tid, task["certificate_cid"])
+    terms = certificate.verify(doc, tid)  # its sha-256 is the task id, i.e. the spec hash on chain
+    assert terms["artifacts"]["model"]["cid"] == task["model_cid"]
+    assert terms["artifacts"]["context"]["cid"] == task["context_cid"]
+    certificate.check_artifact(terms, "model", model_blob(model.architecture(), model.get_weights()))
+    certificate.check_artifact(terms, "context", ckks_keys.public_bytes)
+    assert (terms["owner"], terms["rounds"], terms["min_partners"]) == (owner.address, 3, 2)
+    assert svc.ledger.events[0] == ("open_task", {"task_id": tid, "owner": owner.address, "product_id": 0,
+                                                  "certificate_cid": task["certificate_cid"]})
+    with pytest.raises(certificate.CertificateMismatch, match="does not hash to the task id"):
+        certificate.verify(doc + b" ", tid)
+    with pytest.raises(certificate.CertificateMismatch, match="the model does not match"):
+        certificate.check_artifact(terms, "model", model_blob(model.architecture(), model.get_weights() + 1e-9))
+
+    class Lying(Coordinator):  # a coordinator serving other initial weights than the certified ones
+        def blob(self, task_id, cid):
+            data = super().blob(task_id, cid)
+            return model_blob(*parse_model_blob(data)[:1], np.zeros(model.n_params)) if cid == task["model_cid"] else data
+
+    X, y = np.zeros((4, N_FEATURES)), np.array([0, 1, 0, 1])
+    with pytest.raises(certificate.CertificateMismatch, match="the model does not match"):
+        run_partner(Lying(url, wallets[1].key.hex()), tid, X, y, X, y)
+
+
+def test_the_owner_refuses_a_certificate_that_pins_other_terms(live_service, wallets, ckks_keys, monkeypatch):
+    url, _ = live_service
+    issue = certificate.issue
+    monkeypatch.setattr(certificate, "issue", lambda **kw: issue(**{**kw, "rounds": kw["rounds"] + 1}))
+    with pytest.raises(certificate.CertificateMismatch, match="rounds differ"):
+        _setup(url, wallets, ckks_keys)
 
 
 def test_long_poll_answers_when_the_round_changes(live_service, wallets, ckks_keys):

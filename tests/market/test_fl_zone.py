@@ -144,8 +144,11 @@ def test_fl_task_on_chain_from_create_to_payout(market, unit, client, tmp_path):
     assert paid == {p: 90 * bps // 20_000 for p, bps in expected.items()}
     assert ctx.chain.points.balance_of(owner.address) == before[owner.address] - sum(paid.values())
     assert published["payouts"] == {p: v for p, v in paid.items() if v}
-    audit = audit_fl(Ledger(ctx.chain.w3, ctx.chain.book), chain_task)  # the auditor replays it from events
+    audit = audit_fl(Ledger(ctx.chain.w3, ctx.chain.book), chain_task, ctx.store)  # replayed from events
     assert audit.passed, [c for c in audit.checks if not c.passed]
+    assert {"task certificate", "certified model", "certified context"} <= {c.name for c in audit.checks}
+    assert audit.facts["certificate"]["cid"] == view["certificate_cid"]
+    assert audit.facts["certificate"]["artifacts"]["model"]["cid"] == view["model_cid"]
     assert audit.facts["final_certificate"] == cert and len(audit.facts["rounds"]) == 2
 
     # the new version holds the decrypted federated model and names its task
