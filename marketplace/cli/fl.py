@@ -243,7 +243,8 @@ def publish(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str |
     market = _market(coordinator, key)
     info = market.product(product)
     lineage = {"fl_task": task, "fl_chain_task": chain_task, "rounds": len(view["rounds"]),
-               "initial_model_cid": view["model_cid"], "final_aggregate_cid": view["rounds"][-1]["aggregate_cid"]}
+               "task_certificate_cid": view["certificate_cid"], "initial_model_cid": view["model_cid"],
+               "final_aggregate_cid": view["rounds"][-1]["aggregate_cid"]}
     # a version certified for this task before (an earlier run stopped before finalising) is reused
     done = [v for v in info["versions"] if (v["metadata"].get("lineage") or {}).get("fl_task") == task]
     if done:

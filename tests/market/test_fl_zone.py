@@ -154,6 +154,7 @@ def test_fl_task_on_chain_from_create_to_payout(market, unit, client, tmp_path):
     # the new version holds the decrypted federated model and names its task
     version = owner_client.product(tool["product_id"])["versions"][-1]
     assert version["id"] == cert and version["metadata"]["lineage"]["fl_task"] == task
+    assert version["metadata"]["lineage"]["task_certificate_cid"] == view["certificate_cid"]
     arch, weights = parse_model_blob(ctx.store.get_bytes(version["cid"]))
     assert np.array_equal(weights, finals[0]) and arch == view["architecture"]
 
