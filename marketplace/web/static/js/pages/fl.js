@@ -48,7 +48,8 @@ async function task(id) {
   root.replaceChildren(
     el("dl", {}, [["Status", t.status + (t.status_reason ? ` (${t.status_reason})` : "")],
       ["Owner", el("code", {}, t.owner)], ["Encryption", t.backend], ["Parameters", String(t.n_params)],
-      ["Rounds", `${t.current_round} of ${t.rounds_total}`], ["Initial model", el("code", {}, t.model_cid)]]
+      ["Rounds", `${t.current_round} of ${t.rounds_total}`], ["Initial model", el("code", {}, t.model_cid)],
+      ["Task certificate", el("code", {}, t.certificate_cid)]]
       .flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
     table("Partners and their contribution shares", ["Partner", "Key received", "Final share"],
       t.partners.map((p) => [el("code", {}, p.address), p.has_key ? "yes" : "no",
