@@ -20,6 +20,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -36,6 +37,10 @@ from fl_coordinator.strategy import FedAvg
 
 log = logging.getLogger(__name__)
 MAX_SAMPLES = 10 ** 9
+#: accepted updates up to this size stay parsed in memory until their round is aggregated
+KEEP_PARSED_MAX_BYTES = 4 << 20
+#: the latest aggregates are served from memory: every partner fetches the new one at once
+RECENT_AGGREGATES = 4
 
 
 @dataclass
@@ -57,6 +62,9 @@ class Round:
     metrics: dict[str, dict] = field(default_factory=dict)
     recorded: bool = False  # on the contribution ledger
     ledger_error: str | None = None
+    #: accepted updates as check() parsed them, so aggregating does not read and parse the spool
+    #: again (memory only: after a restart the spool files are aggregated)
+    parsed: dict[str, he.EncryptedVector] = field(default_factory=dict, repr=False)
 
     def view(self) -> dict:
         return {"round": self.number, "state": self.state, "opened_at": self.opened_at,
@@ -144,6 +152,7 @@ class TaskService:
         self._lock = threading.RLock()
         self._ledger_lock = threading.Lock()  # ledger writes in order, outside the state lock
         self._resume: list[tuple[Task, Round]] = []  # rounds a restart caught mid-aggregation
+        self._recent: OrderedDict[str, bytes] = OrderedDict()  # CID -> the latest aggregates
         self._watchers: set[Callable[[], None]] = set()
         self._load()
 
@@ -159,7 +168,7 @@ class TaskService:
     def _save(self, task: Task) -> None:
         """Write `task` to <spool>/<task>/task.json atomically (callers hold the state lock)."""
         doc = {f.name: getattr(task, f.name) for f in fields(Task) if f.name not in ("keyset", "envelopes", "rounds")}
-        doc["rounds"] = [{**{f.name: getattr(r, f.name) for f in fields(Round) if f.name != "updates"},
+        doc["rounds"] = [{**{f.name: getattr(r, f.name) for f in fields(Round) if f.name not in ("updates", "parsed")},
                           "updates": {a: [str(p), n] for a, (p, n) in r.updates.items()}} for r in task.rounds]
         _write_atomic(self.spool / task.task_id / "task.json", json.dumps(doc).encode())
         for callback in list(self._watchers):  # every state change is saved: this is the one place to tell
@@ -216,7 +225,8 @@ class TaskService:
         known = {task.model_cid, task.context_cid, task.certificate_cid} | {r.aggregate_cid for r in task.rounds}
         if cid not in known:
             raise Refused(f"{cid} is not an artifact of task {task_id}", 404)
-        return self.store.get_bytes(cid)
+        recent = self._recent.get(cid)  # the same bytes: the CID is their hash
+        return recent if recent is not None else self.store.get_bytes(cid)
 
     # -- lifecycle ---------------------------------------------------------------
     def create_task(self, owner: str, *, name: str, architecture: dict, initial_weights,
@@ -320,7 +330,7 @@ class TaskService:
                                   "one update per partner per round", 409)
                 if not (isinstance(n_samples, int) and 0 < n_samples <= MAX_SAMPLES):
                     raise Refused(f"n_samples must be an integer in 1..{MAX_SAMPLES}")
-            task.keyset.check(update, task.n_params)
+            parsed = task.keyset.check(update, task.n_params)
             with self._lock:
                 rnd = self._open_round_for(task, round_no)  # may have closed while checking
                 if addr in rnd.updates:
@@ -328,6 +338,8 @@ class TaskService:
                 path = self.spool / task.task_id / str(round_no) / f"{addr}.bin"
                 path.write_bytes(update)
                 rnd.updates[addr] = (path, n_samples)
+                if len(update) <= KEEP_PARSED_MAX_BYTES:
+                    rnd.parsed[addr] = parsed
                 complete = len(rnd.updates) == len(task.partners)
                 if complete:
                     self._begin_close(task, rnd, "all partners submitted")
@@ -379,6 +391,7 @@ class TaskService:
                         due.append((task, rnd))
                     else:
                         rnd.state, rnd.closed_at = "failed", now
+                        rnd.parsed.clear()
                         rnd.close_reason = (f"deadline passed with {len(rnd.updates)} updates, "
                                             f"fewer than min_partners={task.min_partners}")
                         task.status, task.status_reason = "failed", rnd.close_reason
@@ -394,19 +407,25 @@ class TaskService:
         counts = [rnd.updates[a][1] for a in partners]
         t0 = time.perf_counter()
         try:
-            aggregate = self.strategy.aggregate(task.keyset, [rnd.updates[a][0] for a in partners], counts)
+            aggregate = self.strategy.aggregate(task.keyset, [rnd.parsed.get(a, rnd.updates[a][0])
+                                                              for a in partners], counts)
         except FLError as exc:
             with self._lock:
                 rnd.state, task.status, task.status_reason = "failed", "failed", f"aggregation failed: {exc}"
+                rnd.parsed.clear()
                 self._save(task)
             return
         seconds = time.perf_counter() - t0
         cid = self.store.put_bytes(aggregate).cid
         shares = round_shares(partners, counts)
         with self._lock:
+            self._recent[cid] = aggregate
+            while len(self._recent) > RECENT_AGGREGATES:
+                self._recent.popitem(last=False)
             rnd.aggregate_cid, rnd.partners, rnd.sample_counts = cid, partners, counts
             rnd.shares_bps, rnd.aggregate_seconds, rnd.state = shares, seconds, "aggregated"
             rnd.aggregated_at = self.clock()
+            rnd.parsed.clear()
             if rnd.number == task.rounds_total:
                 task.final_shares_bps = task_shares(
                     [dict(zip(r.partners, r.shares_bps)) for r in task.rounds])

@@ -13,7 +13,7 @@ import json
 import os
 import struct
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence, Union
@@ -23,7 +23,7 @@ import numpy as np
 from fl_coordinator.errors import HEError
 
 MAGIC = b"GMHE1"
-Update = Union[bytes, bytearray, memoryview, str, os.PathLike]
+Update = Union[bytes, bytearray, memoryview, str, os.PathLike, "EncryptedVector"]
 
 
 def fingerprint(public_bytes: bytes) -> str:
@@ -38,6 +38,8 @@ class EncryptedVector:
     length: int
     chunks: list[bytes]
     extra: dict
+    #: the chunks as backend objects, when check() kept what it loaded (see CkksPublic)
+    loaded: list | None = field(default=None, repr=False, compare=False)
 
     def to_bytes(self) -> bytes:
         head = json.dumps({"backend": self.backend, "context": self.context,
@@ -76,7 +78,9 @@ class EncryptedVector:
 
 
 def load_update(update: Update) -> EncryptedVector:
-    """Parse an update given as bytes or as a path to a file holding them."""
+    """Parse an update given as bytes or as a path to a file holding them (or parsed already)."""
+    if isinstance(update, EncryptedVector):
+        return update
     if isinstance(update, (str, os.PathLike)):
         update = Path(update).read_bytes()
     return EncryptedVector.from_bytes(bytes(update))
@@ -109,6 +113,11 @@ class PublicKeyset(ABC):
     def check(self, update: Update, expected_length: int) -> EncryptedVector:
         """Validate backend, context and shape of an update; return it parsed."""
         ev = load_update(update)
+        self._check_header(ev, expected_length)
+        self._check_chunks(ev)
+        return ev
+
+    def _check_header(self, ev: EncryptedVector, expected_length: int) -> None:
         if ev.backend != self.name:
             raise HEError(f"update uses HE backend '{ev.backend}' but the task uses '{self.name}'")
         if ev.context != self.fingerprint:
@@ -117,8 +126,6 @@ class PublicKeyset(ABC):
         if ev.length != expected_length:
             raise HEError(f"update has {ev.length} values but the model has {expected_length}; "
                           "train the task's architecture")
-        self._check_chunks(ev)
-        return ev
 
 
 class SecretKeyset(PublicKeyset):

@@ -15,7 +15,7 @@ import struct
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 import multiprocessing
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import tenseal as ts
@@ -31,6 +31,9 @@ SLOTS = POLY_MODULUS // 2
 MAX_ABS = 2.0 ** 18
 #: below this many ciphertexts per aggregation a second process costs more than it saves
 PARALLEL_MIN_CHUNKS = 256
+#: check() keeps the vectors it loaded, for the aggregation, up to this many per update (~260 KB
+#: each); the ciphertexts of larger updates are read again, each process reading its own share
+KEEP_LOADED_MAX_CHUNKS = 16
 
 
 def _public_context(public_bytes: bytes) -> ts.Context:
@@ -41,15 +44,16 @@ def _public_context(public_bytes: bytes) -> ts.Context:
     return ctx
 
 
-def _weighted_chunks(ctx: ts.Context, chunk_lists: Sequence[Sequence[bytes]],
+def _weighted_chunks(ctx: ts.Context, chunk_lists: Sequence[Sequence["bytes | ts.CKKSVector"]],
                      weights: Sequence[float]) -> list[bytes]:
-    """Sum over partners of weight * ciphertext, chunk by chunk."""
+    """Sum over partners of weight * ciphertext, chunk by chunk; a chunk is serialized, or a
+    vector check() loaded (left unchanged, so a failed aggregation can be run again)."""
     out = []
     for j in range(len(chunk_lists[0])):
         acc = None
         for chunks, w in zip(chunk_lists, weights):
-            v = ts.ckks_vector_from(ctx, chunks[j])
-            v.mul_(w)
+            c = chunks[j]
+            v = ts.ckks_vector_from(ctx, c).mul_(w) if isinstance(c, bytes) else c.mul(w)
             acc = v if acc is None else acc.add_(v)
         out.append(acc.serialize())
     return out
@@ -119,17 +123,25 @@ class CkksPublic(PublicKeyset):
         return self._encrypt_with(self.context, values)
 
     def _check_chunks(self, ev: EncryptedVector) -> None:
+        keep = len(ev.chunks) <= KEEP_LOADED_MAX_CHUNKS
+        loaded = [v for v in self._load_chunks(ev, self.context) if keep]
+        ev.loaded = loaded if keep else None
+
+    def _load_chunks(self, ev: EncryptedVector, ctx: ts.Context) -> Iterator[ts.CKKSVector]:
+        """The chunks as vectors under `ctx`; HEError unless they hold exactly ev.length values."""
         want = max(1, math.ceil(ev.length / SLOTS))
         if len(ev.chunks) != want:
             raise HEError(f"update has {len(ev.chunks)} ciphertexts, {ev.length} values need {want}")
         for j, c in enumerate(ev.chunks):
             try:
-                size = ts.ckks_vector_from(self.context, c).size()
+                v = ts.ckks_vector_from(ctx, c)
+                size = v.size()
             except Exception as exc:  # SEAL raises plain ValueError/RuntimeError
                 raise HEError(f"ciphertext {j} does not load under this task's CKKS context ({exc})") from None
             expect = min(SLOTS, ev.length - j * SLOTS) if ev.length else 1
             if size != expect:
                 raise HEError(f"ciphertext {j} holds {size} values, expected {expect}")
+            yield v
 
     def _pool_for(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -163,7 +175,7 @@ class CkksPublic(PublicKeyset):
                 chunks = head + [c for f in futures for c in f.result()]
                 return EncryptedVector(self.name, self.fingerprint, length, chunks, {}).to_bytes()
         evs = [load_update(u) for u in updates]
-        chunks = _weighted_chunks(self.context, [e.chunks for e in evs], w)
+        chunks = _weighted_chunks(self.context, [e.loaded or e.chunks for e in evs], w)
         return EncryptedVector(self.name, self.fingerprint, evs[0].length, chunks, {}).to_bytes()
 
 
@@ -194,6 +206,7 @@ class CkksSecret(CkksPublic, SecretKeyset):
         return self._encrypt_with(self._ctx_secret, values)
 
     def decrypt(self, update: Update) -> np.ndarray:
-        ev = self.check(update, load_update(update).length)
-        out = [ts.ckks_vector_from(self._ctx_secret, c).decrypt() for c in ev.chunks]
+        ev = load_update(update)
+        self._check_header(ev, ev.length)
+        out = [v.decrypt() for v in self._load_chunks(ev, self._ctx_secret)]  # each chunk loaded once
         return np.concatenate([np.asarray(o, dtype=np.float64) for o in out])[:ev.length]

@@ -113,6 +113,34 @@ def test_ckks_parallel_aggregation_equals_serial(keys, tmp_path, monkeypatch):
     assert np.abs(out_par - out_ser).max() < 1e-6
 
 
+@pytest.mark.parametrize("name", he.BACKENDS)
+def test_aggregating_checked_updates_equals_aggregating_the_spool(keys, name, tmp_path):
+    """The coordinator aggregates the updates check() parsed on upload; after a restart it reads
+    the spool files instead. Both must give the very same aggregate, however often it is run."""
+    sk = keys[name]
+    pub = he.load_public(name, sk.public_bytes)
+    rng = np.random.default_rng(2)
+    updates = [sk.encrypt(rng.normal(size=300)) for _ in range(3)]
+    paths = []
+    for i, u in enumerate(updates):
+        paths.append(tmp_path / f"u{i}.bin")
+        paths[-1].write_bytes(u)
+    checked = [pub.check(u, 300) for u in updates]
+    if name == "ckks":
+        assert all(len(ev.loaded) == 1 for ev in checked)  # kept loaded: not parsed again
+    from_spool = FedAvg().aggregate(pub, paths, [5, 1, 2])
+    assert FedAvg().aggregate(pub, checked, [5, 1, 2]) == from_spool
+    assert FedAvg().aggregate(pub, checked, [5, 1, 2]) == from_spool  # the checked updates are unchanged
+
+
+def test_ckks_check_keeps_only_small_updates_loaded(keys, monkeypatch):
+    sk = keys["ckks"]
+    pub = he.load_public("ckks", sk.public_bytes)
+    monkeypatch.setattr(ckks, "KEEP_LOADED_MAX_CHUNKS", 2)
+    assert len(pub.check(sk.encrypt(np.ones(2 * ckks.SLOTS)), 2 * ckks.SLOTS).loaded) == 2
+    assert pub.check(sk.encrypt(np.ones(2 * ckks.SLOTS + 1)), 2 * ckks.SLOTS + 1).loaded is None
+
+
 def test_key_blob_roundtrip(keys):
     for sk in keys.values():
         again = he.load_secret(he.dump_secret(sk))

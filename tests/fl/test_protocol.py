@@ -83,6 +83,7 @@ def test_bad_updates_refused_round_goes_on(live_service, wallets, ckks_keys):
     c.upload(tid, 1, keyset.encrypt(xs[c]), counts[c])
     rnd = a.round(tid, 1)
     assert rnd["state"] == "aggregated" and rnd["close_reason"] == "all partners submitted"
+    assert svc.task(tid).rounds[0].parsed == {}  # the updates kept parsed for aggregating are let go
     reasons = " | ".join(r["reason"] for r in rnd["refused"])
     for needle in ("not a partner", "values but the model", "context", "already submitted"):
         assert needle in reasons
