@@ -115,7 +115,8 @@ class Task:
                 "architecture": self.architecture, "n_params": self.n_params,
                 "backend": self.backend, "context_fingerprint": self.keyset.fingerprint,
                 "model_cid": self.model_cid, "context_cid": self.context_cid,
-                "certificate_cid": self.certificate_cid, "rounds_total": self.rounds_total, "min_partners": self.min_partners,
+                "certificate_cid": self.certificate_cid, "rounds_total": self.rounds_total,
+                "min_partners": self.min_partners,
                 "round_seconds": self.round_seconds, "training": self.training, "dp": self.dp,
                 "seed": self.seed, "product_id": self.product_id, "status": self.status, "status_reason": self.status_reason,
                 "partners": [{"address": a, "public_key": k, "has_key": a in self.envelopes}

@@ -123,9 +123,12 @@ class CkksPublic(PublicKeyset):
         return self._encrypt_with(self.context, values)
 
     def _check_chunks(self, ev: EncryptedVector) -> None:
-        keep = len(ev.chunks) <= KEEP_LOADED_MAX_CHUNKS
-        loaded = [v for v in self._load_chunks(ev, self.context) if keep]
-        ev.loaded = loaded if keep else None
+        vectors = self._load_chunks(ev, self.context)
+        if len(ev.chunks) <= KEEP_LOADED_MAX_CHUNKS:
+            ev.loaded = list(vectors)
+        else:
+            for _ in vectors:  # checked one at a time, not kept
+                pass
 
     def _load_chunks(self, ev: EncryptedVector, ctx: ts.Context) -> Iterator[ts.CKKSVector]:
         """The chunks as vectors under `ctx`; HEError unless they hold exactly ev.length values."""
