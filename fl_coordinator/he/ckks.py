@@ -1,13 +1,19 @@
 """TenSEAL CKKS backend (default): approximate arithmetic on packed reals.
 
 Parameters follow the task brief: N=8192, coeff_mod_bit_sizes [60, 40, 60],
-scale 2^40, 4096 slots per ciphertext. The coordinator turns auto-rescale
-off: p_i * H(g_i) then keeps scale 2^80 inside q0*q1 ~ 2^100, which is both
-4x faster than rescaling and ~200x more precise (measured 2e-9 vs 5e-7 max
-error for 10 partners); it limits values to |x| < 2^18, far above model weights.
+scale 2^40, 4096 slots per ciphertext. New keys are symmetric (SEAL
+encrypt_symmetric): only holders of the secret (task owner, partners) ever
+encrypt, and secret-key encryption is ~2x cheaper than public-key encryption.
+The coordinator's public material is then the parameters and a key id only (it
+can neither encrypt nor decrypt); asymmetric keys made before still load.
+The coordinator turns auto-rescale off: p_i * H(g_i) then keeps scale 2^80
+inside q0*q1 ~ 2^100, which is both 4x faster than rescaling and ~200x more
+precise (measured 2e-9 vs 5e-7 max error for 10 partners); it limits values to
+|x| < 2^18, far above model weights.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -29,6 +35,11 @@ COEFF_MOD_BITS = [60, 40, 60]
 SCALE_BITS = 40
 SLOTS = POLY_MODULUS // 2
 MAX_ABS = 2.0 ** 18
+#: public material of a symmetric key: this prefix, a key id (sha-256 of the secret context, 16 bytes),
+#: then the TenSEAL context without any key. The id keeps fingerprints per key: the parameters alone
+#: are the same for every task.
+SYMMETRIC_MAGIC = b"GMCKKS-SYM1\0"
+KEY_ID_BYTES = 16
 #: below this many ciphertexts per aggregation a second process costs more than it saves
 PARALLEL_MIN_CHUNKS = 256
 #: check() keeps the vectors it loaded, for the aggregation, up to this many per update (~260 KB
@@ -36,8 +47,15 @@ PARALLEL_MIN_CHUNKS = 256
 KEEP_LOADED_MAX_CHUNKS = 16
 
 
+def tenseal_public_bytes(public_bytes: bytes) -> bytes:
+    """The TenSEAL context inside a task's public CKKS material."""
+    if public_bytes.startswith(SYMMETRIC_MAGIC):
+        return public_bytes[len(SYMMETRIC_MAGIC) + KEY_ID_BYTES:]
+    return public_bytes
+
+
 def _public_context(public_bytes: bytes) -> ts.Context:
-    ctx = ts.context_from(public_bytes)
+    ctx = ts.context_from(tenseal_public_bytes(public_bytes))
     if ctx.is_private():
         raise HEError("HE context includes a secret key; upload the public context only")
     ctx.auto_rescale = False
@@ -92,6 +110,14 @@ def _worker_sum(paths: list[str], weights: list[float], start: int, stop: int) -
     return _weighted_chunks(_WORKER_CTX, chunk_lists, weights)
 
 
+def _is_symmetric(ctx: ts.Context) -> bool:
+    try:
+        ctx.has_public_key()  # TenSEAL refuses the question for a symmetric context
+    except ValueError:
+        return True
+    return False
+
+
 class CkksPublic(PublicKeyset):
     name = "ckks"
 
@@ -115,6 +141,8 @@ class CkksPublic(PublicKeyset):
         values = np.asarray(values, dtype=np.float64).ravel()
         if not np.all(np.isfinite(values)) or (values.size and np.abs(values).max() >= MAX_ABS):
             raise HEError(f"values must be finite and below {MAX_ABS:g} in magnitude for CKKS")
+        if self._public.startswith(SYMMETRIC_MAGIC) and not ctx.is_private():
+            raise HEError("this CKKS key is symmetric: only holders of the secret key can encrypt")
         chunks = [ts.ckks_vector(ctx, values[i:i + SLOTS].tolist()).serialize()
                   for i in range(0, max(values.size, 1), SLOTS)]
         return EncryptedVector(self.name, self.fingerprint, int(values.size), chunks, {}).to_bytes()
@@ -189,12 +217,15 @@ class CkksSecret(CkksPublic, SecretKeyset):
             raise HEError("CKKS key material has no secret key; ask the task owner for the key envelope")
         self._secret = secret_bytes
         self._ctx_secret = ctx
-        super().__init__(ctx.serialize(save_secret_key=False, save_galois_keys=False,
-                                       save_relin_keys=False))
+        public = ctx.serialize(save_secret_key=False, save_galois_keys=False, save_relin_keys=False)
+        if _is_symmetric(ctx):
+            public = SYMMETRIC_MAGIC + hashlib.sha256(secret_bytes).digest()[:KEY_ID_BYTES] + public
+        super().__init__(public)
 
     @classmethod
     def generate(cls) -> "CkksSecret":
-        ctx = ts.context(ts.SCHEME_TYPE.CKKS, POLY_MODULUS, coeff_mod_bit_sizes=COEFF_MOD_BITS)
+        ctx = ts.context(ts.SCHEME_TYPE.CKKS, POLY_MODULUS, coeff_mod_bit_sizes=COEFF_MOD_BITS,
+                         encryption_type=ts.ENCRYPTION_TYPE.SYMMETRIC)
         ctx.global_scale = 2.0 ** SCALE_BITS
         return cls(ctx.serialize(save_secret_key=True, save_galois_keys=False, save_relin_keys=False))
 

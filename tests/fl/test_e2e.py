@@ -18,6 +18,7 @@ from eth_account import Account
 
 from analytics.data.sgcc import generate_sgcc
 from fl_coordinator import he
+from fl_coordinator.he import ckks
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "marketplace.cli.main", "fl"]
@@ -122,7 +123,7 @@ def test_cli_partners_train_over_http(coordinator_process, tmp_path, cli_env, re
 
     # the coordinator holds the public context only, and cannot decrypt what it aggregated
     ctx_bytes = httpx.get(f"{url}/fl/tasks/{task}/blobs/{view['context_cid']}").content
-    ctx = ts.context_from(ctx_bytes)
+    ctx = ts.context_from(ckks.tenseal_public_bytes(ctx_bytes))
     assert not ctx.is_private()
     agg = he.EncryptedVector.from_bytes(httpx.get(f"{url}/fl/tasks/{task}/blobs/{r3['aggregate_cid']}").content)
     with pytest.raises(ValueError, match="secret"):

@@ -184,6 +184,29 @@ def test_ckks_fingerprint_is_the_hash_of_the_public_context(keys):
     assert pub.fingerprint == sk.fingerprint == he.base.fingerprint(sk.public_bytes)
 
 
+def test_ckks_keys_are_symmetric_and_each_has_its_own_fingerprint(keys):
+    """Only secret holders encrypt (secret-key encryption is ~2x cheaper); the public material is
+    the parameters plus a key id, so two tasks' contexts still differ."""
+    sk, other = keys["ckks"], he.generate("ckks")
+    pub = he.load_public("ckks", sk.public_bytes)
+    with pytest.raises(HEError, match="symmetric: only holders of the secret key can encrypt"):
+        pub.encrypt(np.ones(3))
+    assert sk.public_bytes.startswith(ckks.SYMMETRIC_MAGIC) and len(sk.public_bytes) < 1024
+    assert other.fingerprint != sk.fingerprint
+    with pytest.raises(HEError, match="context"):
+        pub.check(other.encrypt(np.ones(3)), 3)
+
+
+def test_asymmetric_ckks_keys_made_before_still_work():
+    ctx = ts.context(ts.SCHEME_TYPE.CKKS, ckks.POLY_MODULUS, coeff_mod_bit_sizes=ckks.COEFF_MOD_BITS)
+    ctx.global_scale = 2.0 ** ckks.SCALE_BITS
+    sk = he.load_secret(he.dump_secret(ckks.CkksSecret(ctx.serialize(save_secret_key=True))))
+    pub = he.load_public("ckks", sk.public_bytes)
+    assert not sk.public_bytes.startswith(ckks.SYMMETRIC_MAGIC)
+    agg = FedAvg().aggregate(pub, [pub.encrypt(np.full(5, 2.0)), sk.encrypt(np.full(5, 4.0))], [1, 3])
+    assert np.abs(sk.decrypt(agg) - 3.5).max() < 1e-7
+
+
 def test_ckks_chunk_reader_reads_only_the_range(keys, tmp_path):
     sk = keys["ckks"]
     path = tmp_path / "u.bin"
