@@ -70,6 +70,8 @@ def _certificate(r: Report, opened, store: ContentStore | None) -> None:
         doc = store.get_bytes(cid)
         digest = hashlib.sha256(doc).digest()
         artifacts = json.loads(doc)["artifacts"] if digest == spec_hash else {}
+        if not isinstance(artifacts, dict):
+            raise ValueError("its 'artifacts' is not an object")
     except Exception as exc:  # noqa: BLE001 - an unreadable certificate is a failed check
         r.check("task certificate", False, f"certificate {cid}: {exc}", opened.tx, opened.block)
         return
@@ -77,11 +79,12 @@ def _certificate(r: Report, opened, store: ContentStore | None) -> None:
             f"sha-256 of {cid} is {digest.hex()}; on chain {spec_hash.hex()}", opened.tx, opened.block)
     for name, a in sorted(artifacts.items()):
         try:
-            got = hashlib.sha256(store.get_bytes(a["cid"])).hexdigest()
-        except Exception as exc:  # noqa: BLE001
-            r.check(f"certified {name}", False, f"{a['cid']}: {exc}")
+            cid_a, want = a["cid"], a["sha256"]
+            got = hashlib.sha256(store.get_bytes(cid_a)).hexdigest()
+        except Exception as exc:  # noqa: BLE001 - a missing or malformed artifact is a failed check
+            r.check(f"certified {name}", False, f"{a!r}: {type(exc).__name__}: {exc}")
             continue
-        r.check(f"certified {name}", got == a["sha256"], f"{a['cid']}: sha-256 {got}, certified {a['sha256']}")
+        r.check(f"certified {name}", got == want, f"{cid_a}: sha-256 {got}, certified {want}")
     r.facts["certificate"]["artifacts"] = artifacts
 
 

@@ -188,6 +188,9 @@ def test_fl_task_certificate_pins_the_initial_model_and_context(gm, member, ledg
     # the certificate names other bytes than those stored under the model's CID
     lying = certificate.issue(artifacts={"model": (cids["model"], b"other weights"), "context": (cids["context"], context)})
     assert names(audit_fl(ledger, open_with(lying), store)) == ["certified model"]
+    # it names an artifact the content store does not have
+    absent = certificate.issue(artifacts={"model": (compute_cid(b"never stored"), b"never stored")})
+    assert names(audit_fl(ledger, open_with(absent), store)) == ["certified model"]
     # the spec hash on chain is not the certificate's
     assert names(audit_fl(ledger, open_with(good, b"\x07" * 32), store)) == ["task certificate"]
     # opened without naming a certificate
