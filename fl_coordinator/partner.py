@@ -184,11 +184,16 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
     """Take part in every round of a started task (until `stop_after_round`, to simulate a dropout)."""
     task = coord.task(task_id)
     patience = 3 * task["round_seconds"] + 60
-    keyset = wait_for(lambda: _try_key(coord, task_id), patience, poll, "the key envelope")
-    if keyset.fingerprint != task["context_fingerprint"]:
-        raise FLError("the key received does not match the task's HE context; ask the owner to re-grant")
+    if not task["certificate_cid"]:
+        raise FLError(f"task {task_id} was created without a task certificate; ask the owner to create it again")
     # train what the owner certified (sha-256 = task id = spec hash on chain), not what we are told
     terms = certificate.verify(coord.blob(task_id, task["certificate_cid"]), task_id)
+    keyset = wait_for(lambda: _try_key(coord, task_id), patience, poll, "the key envelope")
+    try:
+        certificate.check_artifact(terms, "context", keyset.public_bytes)
+    except certificate.CertificateMismatch:
+        raise FLError("the key received does not match the task's certified HE context; "
+                      "ask the owner to re-grant") from None
     initial = coord.blob(task_id, terms["artifacts"]["model"]["cid"])
     certificate.check_artifact(terms, "model", initial)
     arch, w0 = parse_model_blob(initial)

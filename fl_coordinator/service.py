@@ -223,7 +223,8 @@ class TaskService:
 
     def blob(self, task_id: str, cid: str) -> bytes:
         task = self.task(task_id)
-        known = {task.model_cid, task.context_cid, task.certificate_cid} | {r.aggregate_cid for r in task.rounds}
+        known = ({task.model_cid, task.context_cid, task.certificate_cid}
+                 | {r.aggregate_cid for r in task.rounds}) - {"", None}
         if cid not in known:
             raise Refused(f"{cid} is not an artifact of task {task_id}", 404)
         recent = self._recent.get(cid)  # the same bytes: the CID is their hash

@@ -133,6 +133,19 @@ def test_the_task_certificate_pins_the_initial_model_and_rules(live_service, wal
         run_partner(Lying(url, wallets[1].key.hex()), tid, X, y, X, y)
 
 
+def test_a_partner_refuses_a_key_for_another_context_than_the_certified_one(live_service, wallets, ckks_keys):
+    url, _ = live_service
+    owner = Coordinator(url, wallets[0].key.hex())
+    task = owner.create_task(name="t", model=FedMLPClassifier(hidden=(3,)).init_weights(N_FEATURES),
+                             keyset=ckks_keys, rounds=1, min_partners=1, round_seconds=30)
+    partner = Coordinator(url, wallets[1].key.hex())
+    partner.join(task["task_id"])
+    owner.grant_keys(task["task_id"], he.generate("ckks"))  # sealed the wrong secret
+    X, y = np.zeros((4, N_FEATURES)), np.array([0, 1, 0, 1])
+    with pytest.raises(FLError, match="does not match the task's certified HE context"):
+        run_partner(partner, task["task_id"], X, y, X, y)
+
+
 def test_the_owner_refuses_a_certificate_that_pins_other_terms(live_service, wallets, ckks_keys, monkeypatch):
     url, _ = live_service
     issue = certificate.issue
