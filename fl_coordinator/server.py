@@ -201,7 +201,8 @@ def build_router() -> APIRouter:
         task = service.task(task_id)
 
         def current() -> dict | None:
-            return next(({**r.view(), "task_status": task.status} for r in task.rounds if r.number == round_no), None)
+            rnd = task.round(round_no)
+            return None if rnd is None else {**rnd.view(), "task_status": task.status}
 
         def moved() -> bool:
             view = current()

@@ -7,9 +7,13 @@ fewer at the deadline the task fails (nothing to aggregate safely). Refused
 updates are logged on the round and never stop it. The coordinator holds the
 public HE context only: load_public refuses anything carrying a secret key.
 
-State survives a restart: every change is written to <spool>/<task>/task.json
-(atomically) after the accepted update it depends on is on disk, and a round caught
-mid-aggregation is aggregated again on the first tick (deterministic: same CID).
+State survives a restart: every change is written (atomically) after the accepted
+update it depends on is on disk: each round the change touched to
+<spool>/<task>/rounds/<n>.json, then the task's own fields to <spool>/<task>/task.json,
+whose `rounds_opened` commits new rounds. A save so costs the same in round 1 and round
+10,000. On restart, a round caught mid-aggregation is aggregated again on the first tick
+(deterministic: same CID), and a step a crash cut between the round's file and task.json
+(the next round not yet opened, the task not yet marked done or failed) is completed.
 """
 from __future__ import annotations
 
@@ -41,6 +45,9 @@ MAX_SAMPLES = 10 ** 9
 KEEP_PARSED_MAX_BYTES = 4 << 20
 #: the latest aggregates are served from memory: every partner fetches the new one at once
 RECENT_AGGREGATES = 4
+#: refusals logged per round with caller and reason; more are only counted, so a client retrying
+#: a bad upload in a loop cannot grow the round's record (and each save) without bound
+MAX_REFUSALS_LOGGED = 100
 
 
 @dataclass
@@ -51,6 +58,7 @@ class Round:
     state: str = "open"  # open | aggregating | aggregated | failed
     updates: dict[str, tuple[Path, int]] = field(default_factory=dict)
     refused: list[dict] = field(default_factory=list)
+    refused_more: int = 0  # refusals beyond MAX_REFUSALS_LOGGED, counted only
     closed_at: float | None = None
     close_reason: str = ""
     aggregate_cid: str | None = None
@@ -70,7 +78,7 @@ class Round:
         return {"round": self.number, "state": self.state, "opened_at": self.opened_at,
                 "deadline": self.deadline, "closed_at": self.closed_at,
                 "close_reason": self.close_reason, "submitted": sorted(self.updates),
-                "refused": self.refused, "aggregate_cid": self.aggregate_cid,
+                "refused": self.refused, "refused_more": self.refused_more, "aggregate_cid": self.aggregate_cid,
                 "partners": self.partners, "sample_counts": self.sample_counts,
                 "shares_bps": self.shares_bps, "aggregate_seconds": self.aggregate_seconds,
                 "aggregated_at": self.aggregated_at, "metrics": self.metrics, "recorded": self.recorded,
@@ -109,6 +117,10 @@ class Task:
     @property
     def current(self) -> Round | None:
         return self.rounds[-1] if self.rounds else None
+
+    def round(self, number: int) -> Round | None:
+        """Round `number` (rounds are numbered 1, 2, ... in order), None if not opened."""
+        return self.rounds[number - 1] if 1 <= number <= len(self.rounds) else None
 
     def view(self) -> dict:
         return {"task_id": self.task_id, "owner": self.owner, "name": self.name,
@@ -166,12 +178,17 @@ class TaskService:
         return lambda: self._watchers.discard(callback)
 
     # -- persistence ---------------------------------------------------------------
-    def _save(self, task: Task) -> None:
-        """Write `task` to <spool>/<task>/task.json atomically (callers hold the state lock)."""
+    def _save(self, task: Task, *rounds: Round) -> None:
+        """Write the `rounds` a change touched, then task.json (callers hold the state lock; see
+        the module docstring). Pass every round the change touched: others are not rewritten."""
+        base = self.spool / task.task_id
+        for rnd in {r.number: r for r in rounds}.values():
+            doc = {f.name: getattr(rnd, f.name) for f in fields(Round) if f.name not in ("updates", "parsed")}
+            doc["updates"] = {a: [str(p), n] for a, (p, n) in rnd.updates.items()}
+            _write_atomic(base / "rounds" / f"{rnd.number}.json", json.dumps(doc).encode())
         doc = {f.name: getattr(task, f.name) for f in fields(Task) if f.name not in ("keyset", "envelopes", "rounds")}
-        doc["rounds"] = [{**{f.name: getattr(r, f.name) for f in fields(Round) if f.name not in ("updates", "parsed")},
-                          "updates": {a: [str(p), n] for a, (p, n) in r.updates.items()}} for r in task.rounds]
-        _write_atomic(self.spool / task.task_id / "task.json", json.dumps(doc).encode())
+        doc["rounds_opened"] = len(task.rounds)
+        _write_atomic(base / "task.json", json.dumps(doc).encode())
         for callback in list(self._watchers):  # every state change is saved: this is the one place to tell
             try:
                 callback()
@@ -188,12 +205,19 @@ class TaskService:
         for path in sorted(self.spool.glob("*/task.json")):
             try:
                 doc = json.loads(path.read_text())
+                inline = "rounds" in doc  # written before rounds had files of their own
+                docs = doc.pop("rounds") if inline else [
+                    json.loads((path.parent / "rounds" / f"{n}.json").read_text())
+                    for n in range(1, doc.pop("rounds_opened") + 1)]
                 rounds = [Round(**{**r, "updates": {a: (Path(p), n) for a, (p, n) in r["updates"].items()}})
-                          for r in doc.pop("rounds")]
+                          for r in docs]
                 envelopes = {p.stem: p.read_bytes() for p in sorted((path.parent / "keys").glob("*.env"))}
                 keyset = he.load_public(doc["backend"], self.store.get_bytes(doc["context_cid"]),
                                         workers=self.he_workers)
                 task = Task(**doc, keyset=keyset, envelopes=envelopes, rounds=rounds)
+                if inline:
+                    self._save(task, *task.rounds)
+                self._complete_interrupted_step(task)
             except Exception as exc:  # one unreadable task must not keep the others (or the app) down
                 log.error("cannot resume FL task from %s (%s: %s); it is left on disk", path,
                           type(exc).__name__, exc)
@@ -203,6 +227,18 @@ class TaskService:
                 self._resume.append((task, task.current))
         if self.tasks:
             log.info("resumed %d FL tasks from %s", len(self.tasks), self.spool)
+
+    def _complete_interrupted_step(self, task: Task) -> None:
+        """A crash between a round's file and task.json leaves a running task whose current
+        round is aggregated (the next round not opened) or failed; finish that step now."""
+        rnd = task.current
+        if task.status != "running" or rnd is None or rnd.state not in ("aggregated", "failed"):
+            return
+        if rnd.state == "aggregated":
+            self._advance(task, rnd)
+        else:
+            task.status, task.status_reason = "failed", f"round {rnd.number} failed ({rnd.close_reason})"
+        self._save(task, task.current)
 
     # -- lookups ---------------------------------------------------------------
     def task(self, task_id: str) -> Task:
@@ -312,7 +348,7 @@ class TaskService:
                 raise Refused(f"partners without a key envelope: {', '.join(missing)}; grant keys first", 409)
             task.status = "running"
             self._open_round(task, 1)
-            self._save(task)
+            self._save(task, task.current)
         return task
 
     def _open_round(self, task: Task, number: int) -> None:
@@ -345,7 +381,7 @@ class TaskService:
                 complete = len(rnd.updates) == len(task.partners)
                 if complete:
                     self._begin_close(task, rnd, "all partners submitted")
-                self._save(task)
+                self._save(task, rnd)
         except Refused as exc:
             self._note_refusal(task, round_no, caller, exc)
             raise
@@ -369,10 +405,14 @@ class TaskService:
 
     def _note_refusal(self, task: Task, round_no: int, caller: str, exc: Refused) -> None:
         with self._lock:
-            for rnd in task.rounds:
-                if rnd.number == round_no:
-                    rnd.refused.append({"address": caller, "reason": str(exc), "at": self.clock()})
-                    self._save(task)
+            rnd = task.round(round_no)
+            if rnd is None:
+                return
+            if len(rnd.refused) < MAX_REFUSALS_LOGGED:
+                rnd.refused.append({"address": caller, "reason": str(exc), "at": self.clock()})
+            else:
+                rnd.refused_more += 1
+            self._save(task, rnd)
 
     def _begin_close(self, task: Task, rnd: Round, reason: str) -> None:
         rnd.state, rnd.closed_at, rnd.close_reason = "aggregating", self.clock(), reason
@@ -397,7 +437,7 @@ class TaskService:
                         rnd.close_reason = (f"deadline passed with {len(rnd.updates)} updates, "
                                             f"fewer than min_partners={task.min_partners}")
                         task.status, task.status_reason = "failed", rnd.close_reason
-                    self._save(task)
+                    self._save(task, rnd)
         for task, rnd in due:
             self._aggregate(task, rnd)
         for task in unrecorded:
@@ -415,7 +455,7 @@ class TaskService:
             with self._lock:
                 rnd.state, task.status, task.status_reason = "failed", "failed", f"aggregation failed: {exc}"
                 rnd.parsed.clear()
-                self._save(task)
+                self._save(task, rnd)
             return
         seconds = time.perf_counter() - t0
         cid = self.store.put_bytes(aggregate).cid
@@ -428,15 +468,18 @@ class TaskService:
             rnd.shares_bps, rnd.aggregate_seconds, rnd.state = shares, seconds, "aggregated"
             rnd.aggregated_at = self.clock()
             rnd.parsed.clear()
-            if rnd.number == task.rounds_total:
-                task.final_shares_bps = task_shares(
-                    [dict(zip(r.partners, r.shares_bps)) for r in task.rounds])
-                task.status = "done"
-            else:
-                self._open_round(task, rnd.number + 1)
-            self._save(task)
+            self._advance(task, rnd)
+            self._save(task, rnd, task.current)
             shutil.rmtree(self.spool / task.task_id / str(rnd.number), ignore_errors=True)
         self._record_rounds(task)
+
+    def _advance(self, task: Task, rnd: Round) -> None:
+        """Round `rnd` is aggregated: the task is done, or its next round opens."""
+        if rnd.number == task.rounds_total:
+            task.final_shares_bps = task_shares([dict(zip(r.partners, r.shares_bps)) for r in task.rounds])
+            task.status = "done"
+        else:
+            self._open_round(task, rnd.number + 1)
 
     def _record_rounds(self, task: Task) -> bool:
         """Record aggregated rounds on the ledger, in order; a failure is kept on the round and
@@ -454,7 +497,7 @@ class TaskService:
                     return False
                 with self._lock:
                     rnd.recorded, rnd.ledger_error = True, None
-                    self._save(task)
+                    self._save(task, rnd)
         return True
 
     def finalize(self, task_id: str, caller: str, certificate_id: int) -> Task:
@@ -483,11 +526,11 @@ class TaskService:
         task = self.task(task_id)
         with self._lock:
             addr = self._partner_only(task, caller)
-            rnd = next((r for r in task.rounds if r.number == round_no), None)
+            rnd = task.round(round_no)
             if rnd is None or rnd.state != "aggregated":
                 raise Refused(f"round {round_no} has no aggregate yet; report metrics after it", 409)
             rnd.metrics[addr] = metrics
-            self._save(task)
+            self._save(task, rnd)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

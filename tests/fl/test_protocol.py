@@ -343,7 +343,7 @@ def test_a_restarted_coordinator_loses_nothing_and_finishes_the_round(tmp_path, 
     again.submit(t.task_id, 2, a, ckks_keys.encrypt(np.full(4, 1.0)), 10)
     with again._lock:
         again._begin_close(t2, t2.current, "all partners submitted")
-        again._save(t2)
+        again._save(t2, t2.current)
     (tmp_path / "spool" / "0xdamaged").mkdir()
     (tmp_path / "spool" / "0xdamaged" / "task.json").write_text("{")  # skipped with an error in the log
     third = TaskService(store, InMemoryLedger(), tmp_path / "spool", clock=clock)

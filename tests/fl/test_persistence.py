@@ -1,0 +1,151 @@
+"""Coordinator state on disk: a save rewrites only what changed, and a crash between files loses nothing."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fl_coordinator import he, service as service_mod
+from fl_coordinator.errors import Refused
+from fl_coordinator.keys import wallet_public_key
+from fl_coordinator.ledger import InMemoryLedger
+from fl_coordinator.model import FedMLPClassifier
+from fl_coordinator.service import MAX_REFUSALS_LOGGED, TaskService
+from ledger_node.config import Settings
+from ledger_node.content import open_store
+from tests.fl.conftest import Clock
+
+KEYS = he.generate("plain")
+
+
+def _service(tmp_path, clock) -> TaskService:
+    return TaskService(open_store(Settings(home=tmp_path / "c")), InMemoryLedger(), tmp_path / "spool", clock=clock)
+
+
+def _running_task(svc: TaskService, wallets, *, rounds: int, partners: int = 2):
+    model = FedMLPClassifier(hidden=()).init_weights(3)
+    owner = wallets[0].address
+    t = svc.create_task(owner, name="x", architecture=model.architecture(), initial_weights=model.get_weights(),
+                        backend="plain", public_context=KEYS.public().public_bytes, rounds=rounds,
+                        min_partners=1, round_seconds=10, training={}, dp=None, seed=0)
+    for w in wallets[1:1 + partners]:
+        svc.join(t.task_id, w.address, wallet_public_key(w.key))
+    svc.put_envelopes(t.task_id, owner, {w.address: b"sealed" for w in wallets[1:1 + partners]})
+    svc.start(t.task_id, owner)
+    return t, [w.address for w in wallets[1:1 + partners]]
+
+
+def _play_round(svc: TaskService, task, partners: list[str], number: int) -> None:
+    for i, a in enumerate(partners):
+        svc.submit(task.task_id, number, a, KEYS.encrypt(np.full(4, float(number + i))), 10 * (i + 1))
+
+
+def test_a_save_rewrites_only_the_rounds_it_touched(tmp_path, wallets):
+    clock = Clock()
+    svc = _service(tmp_path, clock)
+    t, partners = _running_task(svc, wallets, rounds=3)
+    base = tmp_path / "spool" / t.task_id
+    _play_round(svc, t, partners, 1)
+    first = (base / "rounds" / "1.json").read_bytes()
+    small = (base / "task.json").stat().st_size
+    _play_round(svc, t, partners, 2)
+    svc.submit(t.task_id, 3, partners[0], KEYS.encrypt(np.zeros(4)), 5)
+    with pytest.raises(Refused):
+        svc.submit(t.task_id, 3, wallets[5].address, KEYS.encrypt(np.zeros(4)), 5)  # a refusal, logged
+    assert (base / "rounds" / "1.json").read_bytes() == first  # later rounds never rewrite round 1
+    doc = json.loads((base / "task.json").read_text())
+    assert "rounds" not in doc and doc["rounds_opened"] == 3
+    assert (base / "task.json").stat().st_size <= small + 8  # does not grow with rounds
+
+    # metrics of an earlier round land in that round's file and survive a restart
+    svc.report_metrics(t.task_id, 1, partners[1], {"auc": 0.75})
+    again = _service(tmp_path, clock).task(t.task_id)
+    assert again.round(1).metrics == {partners[1]: {"auc": 0.75}}
+    assert again.view() == t.view()
+
+
+def _crash_at_task_json(monkeypatch, after: str, state: str) -> None:
+    """Make the coordinator die writing task.json right after it wrote round file `after` with `state`."""
+    real, last = service_mod._write_atomic, {"name": None, "state": None}
+
+    def write(path, data):
+        if path.name == "task.json" and (last["name"], last["state"]) == (after, state):
+            raise OSError("simulated crash")
+        last["name"] = path.name
+        last["state"] = json.loads(data).get("state") if path.parent.name == "rounds" else None
+        real(path, data)
+
+    monkeypatch.setattr(service_mod, "_write_atomic", write)
+
+
+def test_a_crash_after_a_round_file_is_completed_on_restart(tmp_path, wallets, monkeypatch):
+    clock = Clock()
+    svc = _service(tmp_path, clock)
+    t, partners = _running_task(svc, wallets, rounds=2)
+
+    # round 1 aggregated and round 2's file written, task.json not: the restart opens round 2
+    with monkeypatch.context() as m:
+        _crash_at_task_json(m, after="2.json", state="open")
+        with pytest.raises(OSError, match="simulated crash"):
+            _play_round(svc, t, partners, 1)
+    assert json.loads((tmp_path / "spool" / t.task_id / "task.json").read_text())["rounds_opened"] == 1
+    svc = _service(tmp_path, clock)
+    t = svc.task(t.task_id)
+    assert t.status == "running" and t.round(1).state == "aggregated" and t.current.number == 2
+    assert t.current.state == "open"
+
+    # the last round aggregated, task.json not yet "done": the restart finishes the task
+    with monkeypatch.context() as m:
+        _crash_at_task_json(m, after="2.json", state="aggregated")
+        with pytest.raises(OSError, match="simulated crash"):
+            _play_round(svc, t, partners, 2)
+    t = _service(tmp_path, clock).task(t.task_id)
+    assert t.status == "done" and len(t.rounds) == 2
+    assert t.final_shares_bps == {partners[0]: 3333, partners[1]: 6667}
+
+
+def test_a_crash_after_a_failed_round_file_fails_the_task_on_restart(tmp_path, wallets, monkeypatch):
+    clock = Clock()
+    svc = _service(tmp_path, clock)
+    t, _ = _running_task(svc, wallets, rounds=2)
+    clock.t += 11  # deadline passed with no update: the round and the task fail
+    with monkeypatch.context() as m:
+        _crash_at_task_json(m, after="1.json", state="failed")
+        with pytest.raises(OSError, match="simulated crash"):
+            svc.tick()
+    t = _service(tmp_path, clock).task(t.task_id)
+    assert t.status == "failed" and "round 1 failed" in t.status_reason and "min_partners" in t.status_reason
+
+
+def test_task_files_from_before_round_files_still_load(tmp_path, wallets):
+    clock = Clock()
+    svc = _service(tmp_path, clock)
+    t, partners = _running_task(svc, wallets, rounds=3)
+    _play_round(svc, t, partners, 1)
+    base = tmp_path / "spool" / t.task_id
+    doc = json.loads((base / "task.json").read_text())  # rewrite it as the older coordinator did
+    doc["rounds"] = [json.loads((base / "rounds" / f"{n}.json").read_text()) for n in (1, 2)]
+    for n in (1, 2):
+        (base / "rounds" / f"{n}.json").unlink()
+    del doc["rounds_opened"], doc["rounds"][0]["refused_more"]
+    (base / "task.json").write_text(json.dumps(doc))
+
+    again = _service(tmp_path, clock)
+    assert again.task(t.task_id).view() == t.view()
+    assert "rounds" not in json.loads((base / "task.json").read_text())  # migrated to round files
+    _play_round(again, again.task(t.task_id), partners, 2)
+    assert _service(tmp_path, clock).task(t.task_id).current.number == 3
+
+
+def test_refusals_beyond_the_log_limit_are_counted_not_kept(tmp_path, wallets):
+    clock = Clock()
+    svc = _service(tmp_path, clock)
+    t, _ = _running_task(svc, wallets, rounds=1)
+    outsider = wallets[5].address
+    for _ in range(MAX_REFUSALS_LOGGED + 3):
+        with pytest.raises(Refused, match="not a partner"):
+            svc.submit(t.task_id, 1, outsider, KEYS.encrypt(np.zeros(4)), 5)
+    rnd = _service(tmp_path, clock).task(t.task_id).round(1)
+    assert len(rnd.refused) == MAX_REFUSALS_LOGGED and rnd.refused_more == 3
+    assert rnd.state == "open" and rnd.view()["refused_more"] == 3
