@@ -75,13 +75,15 @@ class Round:
     parsed: dict[str, he.EncryptedVector] = field(default_factory=dict, repr=False)
 
     def view(self) -> dict:
+        """A snapshot: the web layer serializes it after the state lock is released, while other
+        threads may add updates, refusals and metrics (C-level copies cannot be interrupted)."""
         return {"round": self.number, "state": self.state, "opened_at": self.opened_at,
                 "deadline": self.deadline, "closed_at": self.closed_at,
                 "close_reason": self.close_reason, "submitted": sorted(self.updates),
-                "refused": self.refused, "refused_more": self.refused_more, "aggregate_cid": self.aggregate_cid,
+                "refused": list(self.refused), "refused_more": self.refused_more, "aggregate_cid": self.aggregate_cid,
                 "partners": self.partners, "sample_counts": self.sample_counts,
                 "shares_bps": self.shares_bps, "aggregate_seconds": self.aggregate_seconds,
-                "aggregated_at": self.aggregated_at, "metrics": self.metrics, "recorded": self.recorded,
+                "aggregated_at": self.aggregated_at, "metrics": dict(self.metrics), "recorded": self.recorded,
                 "ledger_error": self.ledger_error}
 
 
@@ -132,7 +134,7 @@ class Task:
                 "round_seconds": self.round_seconds, "training": self.training, "dp": self.dp,
                 "seed": self.seed, "product_id": self.product_id, "status": self.status, "status_reason": self.status_reason,
                 "partners": [{"address": a, "public_key": k, "has_key": a in self.envelopes}
-                             for a, k in self.partners.items()],
+                             for a, k in list(self.partners.items())],
                 "current_round": self.current.number if self.current else 0,
                 "rounds": [r.view() for r in self.rounds],
                 "final_shares_bps": self.final_shares_bps, "final_certificate": self.final_certificate,

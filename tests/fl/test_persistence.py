@@ -1,4 +1,5 @@
-"""Coordinator state on disk: a save rewrites only what changed, and a crash between files loses nothing."""
+"""Coordinator state: on disk a save rewrites only what changed and a crash between files loses nothing;
+the views handed to the web layer are snapshots."""
 from __future__ import annotations
 
 import json
@@ -149,3 +150,17 @@ def test_refusals_beyond_the_log_limit_are_counted_not_kept(tmp_path, wallets):
     rnd = _service(tmp_path, clock).task(t.task_id).round(1)
     assert len(rnd.refused) == MAX_REFUSALS_LOGGED and rnd.refused_more == 3
     assert rnd.state == "open" and rnd.view()["refused_more"] == 3
+
+
+def test_views_are_snapshots_that_later_changes_do_not_touch(tmp_path, wallets):
+    """The web layer serializes a view after the state lock is released, while partners report."""
+    svc = _service(tmp_path, Clock())
+    t, partners = _running_task(svc, wallets, rounds=2)
+    _play_round(svc, t, partners, 1)
+    task_view, round_view = t.view(), t.round(1).view()
+    svc.report_metrics(t.task_id, 1, partners[0], {"auc": 0.5})
+    with pytest.raises(Refused):
+        svc.submit(t.task_id, 1, partners[0], KEYS.encrypt(np.zeros(4)), 5)  # late: logged on round 1
+    assert round_view["metrics"] == {} and round_view["refused"] == []
+    assert task_view["rounds"][0]["metrics"] == {} and task_view["rounds"][0]["refused"] == []
+    assert t.round(1).view()["metrics"] == {partners[0]: {"auc": 0.5}} and len(t.round(1).view()["refused"]) == 1
