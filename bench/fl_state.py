@@ -4,7 +4,8 @@ One task of five partners (plaintext backend, a 4-weight model, so that only the
 coordinator's own work is timed) runs 1,000 rounds in-process (of 1,001: still running); each round is five
 accepted uploads, the aggregation and five metrics reports, each persisted as the
 coordinator does (fl_coordinator/service.py). Prints the time per round after 10, 100
-and 1,000 rounds: it should not grow with the number of rounds behind it.
+and 1,000 rounds: the bytes written per round do not grow with the rounds behind it (what
+grows a little is the file system's work in larger directories).
 Last line: one JSON object with every figure.
 
 Run: PYTHONPATH=. .venv/bin/python bench/fl_state.py [--rounds 1000]

@@ -123,7 +123,8 @@ def build_router() -> APIRouter:
 
     @r.get("/tasks")
     def tasks(request: Request):
-        return [{"task_id": t.task_id, "name": t.name, "status": t.status} for t in svc(request).tasks.values()]
+        return [{"task_id": t.task_id, "name": t.name, "status": t.status}
+                for t in list(svc(request).tasks.values())]  # (a C-level copy: tasks may be created meanwhile)
 
     @r.post("/tasks")
     async def create(request: Request):

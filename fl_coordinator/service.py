@@ -48,6 +48,8 @@ RECENT_AGGREGATES = 4
 #: refusals logged per round with caller and reason; more are only counted, so a client retrying
 #: a bad upload in a loop cannot grow the round's record (and each save) without bound
 MAX_REFUSALS_LOGGED = 100
+#: a round whose aggregate the content store refused is aggregated and stored again after this
+STORE_RETRY_SECONDS = 2.0
 
 
 @dataclass
@@ -166,8 +168,11 @@ class TaskService:
         self.tasks: dict[str, Task] = {}
         self._lock = threading.RLock()
         self._ledger_lock = threading.Lock()  # ledger writes in order, outside the state lock
-        self._resume: list[tuple[Task, Round]] = []  # rounds a restart caught mid-aggregation
+        #: rounds to aggregate again from a given time: caught mid-aggregation by a restart (at once)
+        #: or whose aggregate the content store refused (after STORE_RETRY_SECONDS)
+        self._resume: list[tuple[Task, Round, float]] = []
         self._recent: OrderedDict[str, bytes] = OrderedDict()  # CID -> the latest aggregates
+        self._unsaved: dict[str, set[int]] = {}  # task -> rounds whose write failed: the next save retries
         self._watchers: set[Callable[[], None]] = set()
         self._load()
 
@@ -181,13 +186,18 @@ class TaskService:
 
     # -- persistence ---------------------------------------------------------------
     def _save(self, task: Task, *rounds: Round) -> None:
-        """Write the `rounds` a change touched, then task.json (callers hold the state lock; see
-        the module docstring). Pass every round the change touched: others are not rewritten."""
+        """Write the `rounds` a change touched, then task.json (see the module docstring; callers
+        hold the state lock, or own the service alone as _load does). Pass every round the change
+        touched: others are not rewritten, except rounds whose last write failed."""
         base = self.spool / task.task_id
-        for rnd in {r.number: r for r in rounds}.values():
+        pending = self._unsaved.setdefault(task.task_id, set())
+        pending.update(r.number for r in rounds)
+        for number in sorted(pending):
+            rnd = task.round(number)
             doc = {f.name: getattr(rnd, f.name) for f in fields(Round) if f.name not in ("updates", "parsed")}
             doc["updates"] = {a: [str(p), n] for a, (p, n) in rnd.updates.items()}
-            _write_atomic(base / "rounds" / f"{rnd.number}.json", json.dumps(doc).encode())
+            _write_atomic(base / "rounds" / f"{number}.json", json.dumps(doc).encode())
+            pending.discard(number)
         doc = {f.name: getattr(task, f.name) for f in fields(Task) if f.name not in ("keyset", "envelopes", "rounds")}
         doc["rounds_opened"] = len(task.rounds)
         _write_atomic(base / "task.json", json.dumps(doc).encode())
@@ -220,13 +230,17 @@ class TaskService:
                 if inline:
                     self._save(task, *task.rounds)
                 self._complete_interrupted_step(task)
+                for spooled in path.parent.iterdir():  # updates of aggregated rounds a crash left behind
+                    rnd = task.round(int(spooled.name)) if spooled.name.isdigit() else None
+                    if rnd is not None and rnd.state == "aggregated":
+                        shutil.rmtree(spooled, ignore_errors=True)
             except Exception as exc:  # one unreadable task must not keep the others (or the app) down
                 log.error("cannot resume FL task from %s (%s: %s); it is left on disk", path,
                           type(exc).__name__, exc)
                 continue
             self.tasks[task.task_id] = task
             if task.current is not None and task.current.state == "aggregating":
-                self._resume.append((task, task.current))
+                self._resume.append((task, task.current, 0.0))
         if self.tasks:
             log.info("resumed %d FL tasks from %s", len(self.tasks), self.spool)
 
@@ -239,7 +253,7 @@ class TaskService:
         if rnd.state == "aggregated":
             self._advance(task, rnd)
         else:
-            task.status, task.status_reason = "failed", f"round {rnd.number} failed ({rnd.close_reason})"
+            task.status, task.status_reason = "failed", rnd.close_reason
         self._save(task, task.current)
 
     # -- lookups ---------------------------------------------------------------
@@ -421,9 +435,10 @@ class TaskService:
 
     def tick(self) -> None:
         """Close rounds whose deadline passed; retry ledger records that failed (called periodically)."""
-        due, self._resume = self._resume, []
         with self._lock:
             now = self.clock()
+            due = [(task, rnd) for task, rnd, at in self._resume if at <= now]
+            self._resume = [entry for entry in self._resume if entry[2] > now]
             unrecorded = [t for t in self.tasks.values() if any(r.state == "aggregated" and not r.recorded
                                                                  for r in t.rounds)]
             for task in self.tasks.values():
@@ -455,12 +470,20 @@ class TaskService:
                                                               for a in partners], counts)
         except FLError as exc:
             with self._lock:
-                rnd.state, task.status, task.status_reason = "failed", "failed", f"aggregation failed: {exc}"
+                rnd.state, task.status = "failed", "failed"
+                rnd.close_reason = task.status_reason = f"aggregation failed: {exc}"
                 rnd.parsed.clear()
                 self._save(task, rnd)
             return
         seconds = time.perf_counter() - t0
-        cid = self.store.put_bytes(aggregate).cid
+        try:
+            cid = self.store.put_bytes(aggregate).cid
+        except Exception as exc:  # the content store (an IPFS daemon) is down: a later tick retries
+            log.warning("storing the aggregate of task %s round %s failed (%s: %s); retrying",
+                        task.task_id, rnd.number, type(exc).__name__, exc)
+            with self._lock:
+                self._resume.append((task, rnd, self.clock() + STORE_RETRY_SECONDS))
+            return
         shares = round_shares(partners, counts)
         with self._lock:
             self._recent[cid] = aggregate

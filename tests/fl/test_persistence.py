@@ -95,6 +95,7 @@ def test_a_crash_after_a_round_file_is_completed_on_restart(tmp_path, wallets, m
     t = svc.task(t.task_id)
     assert t.status == "running" and t.round(1).state == "aggregated" and t.current.number == 2
     assert t.current.state == "open"
+    assert not (tmp_path / "spool" / t.task_id / "1").exists()  # round 1's spooled updates are removed
 
     # the last round aggregated, task.json not yet "done": the restart finishes the task
     with monkeypatch.context() as m:
@@ -116,7 +117,8 @@ def test_a_crash_after_a_failed_round_file_fails_the_task_on_restart(tmp_path, w
         with pytest.raises(OSError, match="simulated crash"):
             svc.tick()
     t = _service(tmp_path, clock).task(t.task_id)
-    assert t.status == "failed" and "round 1 failed" in t.status_reason and "min_partners" in t.status_reason
+    assert t.status == "failed"
+    assert t.status_reason == t.round(1).close_reason == "deadline passed with 0 updates, fewer than min_partners=1"
 
 
 def test_task_files_from_before_round_files_still_load(tmp_path, wallets):
@@ -164,3 +166,84 @@ def test_views_are_snapshots_that_later_changes_do_not_touch(tmp_path, wallets):
     assert round_view["metrics"] == {} and round_view["refused"] == []
     assert task_view["rounds"][0]["metrics"] == {} and task_view["rounds"][0]["refused"] == []
     assert t.round(1).view()["metrics"] == {partners[0]: {"auc": 0.5}} and len(t.round(1).view()["refused"]) == 1
+
+
+def _fail_once(monkeypatch, name: str, state: str) -> None:
+    """The next write of round file `name` with `state` fails (a full disk, say); the process goes on."""
+    real, armed = service_mod._write_atomic, {"on": True}
+
+    def write(path, data):
+        if armed["on"] and path.name == name and json.loads(data).get("state") == state:
+            armed["on"] = False
+            raise OSError("No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(service_mod, "_write_atomic", write)
+
+
+class _DownLedger(InMemoryLedger):
+    """The chain is unreachable: rounds are not recorded (so nothing else rewrites their files)."""
+
+    def record_round(self, *args):
+        raise ConnectionError("chain unreachable")
+
+
+def test_a_round_whose_write_failed_is_written_by_the_next_save(tmp_path, wallets, monkeypatch):
+    clock = Clock()
+    svc = TaskService(open_store(Settings(home=tmp_path / "c")), _DownLedger(), tmp_path / "spool", clock=clock)
+    t, partners = _running_task(svc, wallets, rounds=3)
+    _fail_once(monkeypatch, "1.json", "aggregated")
+    with pytest.raises(OSError, match="No space"):
+        _play_round(svc, t, partners, 1)  # round 1 aggregated in memory, its file still says aggregating
+    _play_round(svc, t, partners, 2)  # these saves touch round 2 (and 3) only, and retry round 1
+    again = _service(tmp_path, clock).task(t.task_id)
+    assert [r.state for r in again.rounds] == ["aggregated", "aggregated", "open"]
+    assert again.round(1).aggregate_cid == t.round(1).aggregate_cid and not again.round(1).recorded
+
+
+def test_an_aggregation_failure_cut_by_a_crash_keeps_its_reason(tmp_path, wallets, monkeypatch):
+    clock = Clock()
+    svc = _service(tmp_path, clock)
+    t, partners = _running_task(svc, wallets, rounds=2)
+
+    def broken(*args):
+        raise Refused("ciphertexts do not match the context")
+
+    monkeypatch.setattr(svc.strategy, "aggregate", broken)
+    with monkeypatch.context() as m:
+        _crash_at_task_json(m, after="1.json", state="failed")
+        with pytest.raises(OSError, match="simulated crash"):
+            _play_round(svc, t, partners, 1)
+    t = _service(tmp_path, clock).task(t.task_id)
+    assert t.status == "failed" and t.status_reason == "aggregation failed: ciphertexts do not match the context"
+
+
+class _FlakyStore:
+    """The real content store, except that the next `fail` puts are refused (a daemon outage)."""
+
+    def __init__(self, real, fail: int):
+        self.real, self.fail = real, fail
+
+    def put_bytes(self, data, **kw):
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("IPFS daemon unreachable")
+        return self.real.put_bytes(data, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_an_aggregate_the_store_refused_is_stored_on_a_later_tick(tmp_path, wallets):
+    clock = Clock()
+    svc = _service(tmp_path, clock)
+    t, partners = _running_task(svc, wallets, rounds=2)
+    svc.store = _FlakyStore(svc.store, fail=1)
+    _play_round(svc, t, partners, 1)
+    assert t.round(1).state == "aggregating" and t.current.number == 1
+    svc.tick()  # too soon: nothing is retried yet
+    assert t.round(1).state == "aggregating"
+    clock.t += service_mod.STORE_RETRY_SECONDS + 0.1
+    svc.tick()
+    assert t.round(1).state == "aggregated" and t.current.number == 2
+    np.testing.assert_allclose(KEYS.decrypt(svc.store.get_bytes(t.round(1).aggregate_cid)), (1 * 10 + 2 * 20) / 30)
