@@ -126,6 +126,12 @@ class Task:
         """Round `number` (rounds are numbered 1, 2, ... in order), None if not opened."""
         return self.rounds[number - 1] if 1 <= number <= len(self.rounds) else None
 
+    def awaits_record(self) -> bool:
+        """Whether an aggregated round awaits its ledger record. Rounds are recorded in order,
+        so the latest aggregated round tells (tick() asks this of every task, 20 times a second)."""
+        last = next((r for r in reversed(self.rounds) if r.state == "aggregated"), None)
+        return last is not None and not last.recorded
+
     def view(self) -> dict:
         return {"task_id": self.task_id, "owner": self.owner, "name": self.name,
                 "architecture": self.architecture, "n_params": self.n_params,
@@ -439,8 +445,7 @@ class TaskService:
             now = self.clock()
             due = [(task, rnd) for task, rnd, at in self._resume if at <= now]
             self._resume = [entry for entry in self._resume if entry[2] > now]
-            unrecorded = [t for t in self.tasks.values() if any(r.state == "aggregated" and not r.recorded
-                                                                 for r in t.rounds)]
+            unrecorded = [t for t in self.tasks.values() if t.awaits_record()]
             for task in self.tasks.values():
                 rnd = task.current
                 if task.status == "running" and rnd.state == "open" and now > rnd.deadline:
