@@ -1,9 +1,12 @@
 """Saving a product = fitted pipeline (skops file) + model card (JSON) that pins its sha-256.
 
 skops instead of pickle because the marketplace remote-runs models published by other
-units: skops refuses to instantiate types nobody trusted. We trust only scikit-learn,
-numpy, scipy and this package; anything else in a file is reported, never loaded.
-The card's sha-256 is what the publisher certifies on chain; loading re-checks it.
+units: skops refuses to instantiate types nobody trusted. Beyond skops' own defaults
+(exact names it vetted: containers, numpy arrays and dtypes, scikit-learn estimators)
+we trust exactly ALLOWED_TYPES, never a prefix: a prefix such as ``builtins.`` lets a
+file name ``builtins.exec`` as a constructor. Anything else in a file is reported by
+name, never loaded. The card's sha-256 is what the publisher certifies on chain;
+loading re-checks it.
 """
 from __future__ import annotations
 
@@ -20,7 +23,21 @@ import skops.io as sio
 
 from analytics.errors import AnalyticsError
 
-TRUSTED_PREFIXES = ("sklearn.", "analytics.", "numpy.", "scipy.", "builtins.", "collections.")
+#: What the skops files of GridMart's own products hold beyond skops' defaults: every
+#: product of analytics.registry trained on small data at two sizes and seeds, then
+#: ``skops.io.get_untrusted_types`` (scikit-learn 1.8, skops 0.16). Exact names only;
+#: re-run that survey when a product or scikit-learn changes what a model holds.
+ALLOWED_TYPES = frozenset({
+    "analytics.theft.features.ConsumptionFeatures",                    # theft, anomaly, portrait
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # gradient boosting
+    "sklearn.metrics._classification.f1_score",                        # threshold tuning's scorer
+    "sklearn.metrics._scorer._CurveScorer",
+    "sklearn.metrics._scorer._Scorer",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.tree._tree.Tree",                                         # isolation forest
+    "sklearn.utils._metadata_requests.MetadataRequest",
+    "sklearn.utils._metadata_requests.MethodMetadataRequest",
+})
 
 
 def card_path(model_path: str | Path) -> Path:
@@ -65,7 +82,8 @@ def load_card(model_path: str | Path) -> dict:
 
 def load_product(model_path: str | Path, product: str | None = None):
     """(model, card) after checking the file's sha-256 against the card and that it is
-    the expected product; refuses files holding types outside TRUSTED_PREFIXES."""
+    the expected product; refuses files holding any type outside ALLOWED_TYPES (and
+    skops' defaults) before a single object is built."""
     model_path = Path(model_path)
     if not model_path.is_file():
         raise AnalyticsError(f"model file {model_path} not found; train it with `gridmart analytics train`")
@@ -76,11 +94,15 @@ def load_product(model_path: str | Path, product: str | None = None):
     if actual != card["artifact"]["sha256"]:
         raise AnalyticsError(f"{model_path} sha-256 {actual} does not match its card "
                              f"({card['artifact']['sha256']}); the file was altered")
-    untrusted = sio.get_untrusted_types(file=model_path)
-    foreign = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    try:
+        untrusted = sio.get_untrusted_types(file=model_path)
+    except Exception as exc:  # a broken zip or schema: whatever skops raises, it is the file's fault
+        raise AnalyticsError(f"{model_path} is not a readable skops file: {type(exc).__name__}: {exc}") from None
+    foreign = sorted(set(untrusted) - ALLOWED_TYPES)
     if foreign:
-        raise AnalyticsError(f"{model_path} contains types outside the trusted set: {foreign}")
-    return sio.load(model_path, trusted=untrusted), card
+        raise AnalyticsError(f"{model_path} names types GridMart does not load: {', '.join(foreign)}; "
+                             "a product model may hold only the types its training writes")
+    return sio.load(model_path, trusted=sorted(ALLOWED_TYPES)), card
 
 
 def _json_default(value):
