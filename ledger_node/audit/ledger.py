@@ -137,14 +137,21 @@ class Ledger:
         tip = self.w3.eth.block_number if to_block == "latest" else int(to_block)
         return self._scan([getattr(self.gm, contract).address], tip, dec.topics(filters))
 
+    def events_of(self, wanted: list[tuple[str, str]], from_block: int, to_block: int) -> list[Event]:
+        """Every event named in `wanted` ((contract, name) pairs) in [from_block, to_block], oldest
+        first, in one pass (a catalogue view catches up this way, block range by block range)."""
+        decoders = [self._by_name[w] for w in wanted]
+        addresses = sorted({getattr(self.gm, d.contract).address for d in decoders})
+        return self._scan(addresses, to_block, [[d.topic for d in decoders]], max(from_block, self.start))
+
     def all_events(self, to_block: int | None = None) -> list[Event]:
         """Every GridMart event from deployment to `to_block` (default: the head), oldest first."""
         tip = self.w3.eth.block_number if to_block is None else to_block
         return self._scan([getattr(self.gm, a).address for a in CONTRACTS], tip, [])
 
-    def _scan(self, addresses: list[str], tip: int, topics: list[str | None]) -> list[Event]:
+    def _scan(self, addresses: list[str], tip: int, topics: list, first: int | None = None) -> list[Event]:
         out: list[Event] = []
-        for start in range(self.start, tip + 1, CHUNK):
+        for start in range(self.start if first is None else first, tip + 1, CHUNK):
             query = {"address": addresses, "fromBlock": hex(start), "toBlock": hex(min(tip, start + CHUNK - 1)),
                      "topics": topics}
             out += self._decode(self.w3.provider.make_request("eth_getLogs", [query])["result"])

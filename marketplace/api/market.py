@@ -1,22 +1,34 @@
 """Publishing, catalogue, orders, licences, points, redemption and delivery."""
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
+from typing import Annotated
+
+from annotated_types import Interval
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, or_, select
 
+from ledger_node.content.encryption import MAGIC
 from ledger_node.contracts import Role
+from ledger_node.errors import IntegrityError
 
-from ..models import Certificate, Licence, Plan, PointMovement, Product, Purchase, Upload
+from ..models import Certificate, Licence, PointMovement, Product, Purchase, Upload
+from ..services import catalogue as shelf
 from ..services import listings, redemption, runner, transactions, usage
 from ..services.auth import Principal, require_role
 from ..services.context import Context
-from ..services.errors import BadRequest, Forbidden, NotFound
+from ..services.errors import BadRequest, Conflict, Forbidden, NotFound
 from ..services.indexer import hexid
 from .deps import get_ctx, get_principal, get_session, sync_index
+from .params import UINT32_MAX, ChainTaskId, Nonce, Points, Price, ProductId, RecordId, Timestamp, Uses
+
+#: a product or certificate id this listing is a new version of; 0: a new product
+PreviousId = Annotated[int, Interval(ge=0, le=UINT32_MAX)]
 
 router = APIRouter(tags=["market"])
 
@@ -34,13 +46,13 @@ def upload(file: UploadFile = File(...), encrypt: bool = Query(False), ctx: Cont
 class PrepareListing(BaseModel):
     cid: str
     metadata: listings.ListingMetadata
-    previous: int = 0
+    previous: PreviousId = 0
 
 
 class PublishListing(PrepareListing):
     signature: str
-    nonce: int = Field(ge=0)
-    deadline: int = Field(ge=0)
+    nonce: Nonce
+    deadline: Timestamp
 
 
 @router.post("/listings/prepare")
@@ -65,53 +77,31 @@ def publish(body: PublishListing, request: Request, ctx: Context = Depends(get_c
 
 @router.get("/products")
 def catalogue(q: str | None = None, kind: str | None = None, tag: str | None = None, publisher: str | None = None,
-              on_shelf: bool = True, session: Session = Depends(get_session), _=Depends(sync_index)) -> list[dict]:
-    stmt = select(Product)
-    if on_shelf:
-        stmt = stmt.where(Product.status == "on-shelf")
-    if kind:
-        stmt = stmt.where(Product.kind == kind)
-    if publisher:
-        stmt = stmt.where(Product.publisher == listings.checksum(publisher))
-    if tag:
-        stmt = stmt.where(col(Product.tags).contains(tag.lower()))
-    if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(or_(col(Product.title).ilike(like), col(Product.description).ilike(like)))
-    products = session.exec(stmt.order_by(Product.id)).all()
-    if tag:
-        products = [p for p in products if tag.lower() in p.tags.split(",")]
-    return [_product_summary(session, p) for p in products]
-
-
-def _product_summary(session: Session, p: Product) -> dict:
-    plans = session.exec(select(Plan).where(Plan.product_id == p.id)).all()
-    return {**p.model_dump(), "tags": [t for t in p.tags.split(",") if t],
-            "plans": [{"kind": pl.kind, "price": pl.price, "uses": pl.uses} for pl in plans]}
+              on_shelf: bool = True, ctx: Context = Depends(get_ctx), session: Session = Depends(get_session),
+              _=Depends(sync_index)) -> list[dict]:
+    """Products on the shelf on chain whose shown fields match their certified metadata
+    (`on_shelf=false`: every product the chain has, flagged `verified: false` where the rows fail it)."""
+    return shelf.catalogue(ctx, session, q=q, kind=kind, tag=tag, on_shelf=on_shelf,
+                           publisher=listings.checksum(publisher) if publisher else None)
 
 
 @router.get("/products/{product_id}")
-def product_page(product_id: int, session: Session = Depends(get_session), _=Depends(sync_index)) -> dict:
-    p = session.get(Product, product_id)
-    if p is None:
-        raise NotFound(f"unknown product {product_id}")
-    versions = session.exec(select(Certificate).where(Certificate.product_id == product_id)
-                            .order_by(Certificate.version)).all()
-    return {**_product_summary(session, p),
-            "versions": [{**c.model_dump(exclude={"metadata_json"}), "metadata": json.loads(c.metadata_json)}
-                         for c in versions]}
+def product_page(product_id: ProductId, ctx: Context = Depends(get_ctx), session: Session = Depends(get_session),
+                 _=Depends(sync_index)) -> dict:
+    """A product and its versions as the chain certifies them."""
+    return shelf.product_page(ctx, session, product_id)
 
 
 # ----------------------------------------------------------------- orders
 
 class PrepareTx(BaseModel):
     action: str = Field(description="purchase | set_plan | fund_task")
-    product_id: int = 0
+    product_id: ProductId = 0
     plan: str = Field("", description="per-use | week | month | year")
-    price: int = 0
-    uses: int = 0
-    task_id: int = Field(0, description="fund_task: the FederatedRegistry task id")
-    amount: int = Field(0, description="fund_task: points added to the reward pool")
+    price: Price = 0
+    uses: Uses = 0
+    task_id: ChainTaskId = Field(0, description="fund_task: the FederatedRegistry task id")
+    amount: Points = Field(0, description="fund_task: points added to the reward pool")
 
 
 class SubmitTx(BaseModel):
@@ -128,11 +118,9 @@ def prepare_tx(body: PrepareTx, ctx: Context = Depends(get_ctx), principal: Prin
         args = [body.product_id, int(transactions.plan_kind(body.plan))]
     elif body.action == "set_plan":
         require_role(ctx, principal, Role.PUBLISHER)
-        if body.price < 0 or body.uses < 0:
-            raise BadRequest("price and uses must be ≥ 0")
         args = [body.product_id, int(transactions.plan_kind(body.plan)), body.price, body.uses]
     elif body.action == "fund_task":
-        if body.task_id <= 0 or not 0 < body.amount < 2 ** 128:
+        if body.task_id <= 0 or body.amount <= 0:
             raise BadRequest("fund_task needs task_id > 0 and amount > 0 points")
         args = [body.task_id, body.amount]
     else:
@@ -198,8 +186,8 @@ def my_purchases(session: Session = Depends(get_session), principal: Principal =
 
 class RedeemRequest(BaseModel):
     licence_id: str
-    nonce: int = Field(ge=0)
-    deadline: int = Field(ge=0)
+    nonce: Nonce
+    deadline: Timestamp
     purpose: str = "download"
     signature: str
 
@@ -218,16 +206,42 @@ async def redeem(body: RedeemRequest, ctx: Context = Depends(get_ctx)) -> dict:
 
 @router.get("/delivery/{token}")
 def deliver(token: str, ctx: Context = Depends(get_ctx), session: Session = Depends(get_session)) -> StreamingResponse:
-    """Stream the artifact (ciphertext for encrypted products) behind a signed link."""
+    """Stream the artifact (ciphertext for encrypted products) behind a signed link.
+
+    The CID must be that of an approved certificate of the product on chain, and plain bytes
+    must hash to its sha-256: otherwise the response is cut short (never finished cleanly)."""
     claims = redemption.open_delivery(ctx, token)
     if claims.get("mode") == "remote-run":
         raise Forbidden("an application product runs here: POST your data to this link's /run")
-    up = session.get(Upload, claims["cid"])
-    size = up.size if up and not up.encrypted else None
-    headers = {"X-GridMart-CID": claims["cid"], "Content-Disposition": f'attachment; filename="{claims["cid"]}"'}
-    if size is not None:
-        headers["Content-Length"] = str(size)
-    return StreamingResponse(ctx.store.get_stream(claims["cid"]), media_type="application/octet-stream", headers=headers)
+    cid, product_id = claims["cid"], claims["product"]
+    cert = shelf.chain_view(ctx).delivered(product_id, cid) or shelf.chain_view(ctx, fresh=True).delivered(product_id, cid)
+    if cert is None:
+        raise Conflict(f"the chain certifies no approved version of product {product_id} with CID {cid}: "
+                       "the index disagrees with the chain; redeem again, or ask the operator to run `gridmart audit consistency`")
+    up = session.get(Upload, cid)
+    headers = {"X-GridMart-CID": cid, "X-GridMart-Certificate": str(cert.id), "X-GridMart-SHA256": cert.sha256,
+               "Content-Disposition": f'attachment; filename="{cid}"', "Content-Length": str(ctx.store.size(cid))}
+    body = _checked(ctx.store.get_stream(cid), cert.sha256, encrypted=bool(up and up.encrypted))
+    return StreamingResponse(body, media_type="application/octet-stream", headers=headers)
+
+
+def _checked(pieces: Iterator[bytes], sha256: str, encrypted: bool) -> Iterator[bytes]:
+    """The pieces, one held back until the whole is checked: plain bytes against the certified
+    sha-256, ciphertext by its header (the client checks the plaintext's sha-256). On a
+    mismatch the last piece is never sent, so no client takes the bytes for complete."""
+    digest, held, first = hashlib.sha256(), None, True
+    for piece in pieces:
+        if first and encrypted and not piece.startswith(MAGIC):
+            raise IntegrityError("stored bytes are not a GridMart encrypted artifact: delivery aborted")
+        first = False
+        digest.update(piece)
+        if held is not None:
+            yield held
+        held = piece
+    if not encrypted and digest.hexdigest() != sha256:
+        raise IntegrityError(f"stored bytes hash to {digest.hexdigest()}, the certificate says {sha256}: delivery aborted")
+    if held is not None:
+        yield held
 
 
 @router.post("/delivery/{token}/run")
@@ -247,8 +261,14 @@ def run(token: str, file: UploadFile = File(...), ctx: Context = Depends(get_ctx
 
 
 @router.get("/usage/{redemption_id}/proof")
-def usage_proof(redemption_id: int, session: Session = Depends(get_session)) -> dict:
+def usage_proof(redemption_id: RecordId, ctx: Context = Depends(get_ctx), session: Session = Depends(get_session),
+                principal: Principal = Depends(get_principal)) -> dict:
+    """A usage record's Merkle proof: for its holder, auditors (AUDITOR role on chain) and the operator."""
     proof = usage.proof_for(session, redemption_id)
     if proof is None:
         raise NotFound("this usage record is not anchored yet: retry after the next batch")
+    holder = json.loads(proof["record"]).get("holder")
+    if not (principal.is_operator or principal.address == holder
+            or ctx.chain.members.is_active_with_role(principal.address, Role.AUDITOR)):
+        raise Forbidden("only the record's holder, an auditor or the operator may read this usage proof")
     return proof
