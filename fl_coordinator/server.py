@@ -15,9 +15,9 @@ import logging
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Path as PathParam, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +30,16 @@ from fl_coordinator.service import TaskService
 
 TICK_SECONDS = 0.05
 MAX_WAIT_SECONDS = 30.0  # the longest a long poll is held
+#: request bodies are read whole (the signature covers their hash), so each route caps its size:
+#: small JSON requests, a task (its weights as JSON plus the public HE context), an update
+MAX_JSON_BYTES = 1 << 20
+MAX_CONTEXT_BYTES = 16 << 20
+JSON_BYTES_PER_WEIGHT = 32
+MAX_UPDATE_BYTES = 1 << 30
+UINT16_MAX, UINT32_MAX = 2 ** 16 - 1, 2 ** 32 - 1
+TaskId = Annotated[str, PathParam(pattern=r"^0[xX][0-9a-fA-F]{64}$",
+                                  description="0x + the sha-256 of the task certificate")]
+RoundNo = Annotated[int, PathParam(ge=1, le=UINT16_MAX)]
 log = logging.getLogger(__name__)
 
 
@@ -40,12 +50,12 @@ class CreateTask(BaseModel):
     backend: str = "ckks"
     public_context: str  # base64
     rounds: int = Field(ge=1, le=10_000)
-    min_partners: int = Field(ge=1)
-    round_seconds: float = Field(gt=0)
+    min_partners: int = Field(ge=1, le=10_000)
+    round_seconds: float = Field(gt=0, le=7 * 86400)
     training: dict = Field(default_factory=dict)
     dp: dict | None = None
-    seed: int = 0
-    product_id: int = Field(0, ge=0, description="your tool product this trains a new version of")
+    seed: int = Field(0, ge=0, le=UINT32_MAX)
+    product_id: int = Field(0, ge=0, le=UINT32_MAX, description="your tool product this trains a new version of")
 
 
 class Join(BaseModel):
@@ -61,7 +71,7 @@ class Metrics(BaseModel):
 
 
 class Finalize(BaseModel):
-    certificate_id: int = Field(gt=0, description="certificate of the final model's product version")
+    certificate_id: int = Field(gt=0, le=UINT32_MAX, description="certificate of the final model's product version")
 
 
 def _b64(text: str, what: str) -> bytes:
@@ -71,15 +81,38 @@ def _b64(text: str, what: str) -> bytes:
         raise Refused(f"{what} is not valid base64") from None
 
 
-async def _signed(request: Request, schema: type[BaseModel] | None = None):
-    """Verify the wallet signature; return (signer, parsed body)."""
-    body = await request.body()
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed `limit` bytes."""
+    too_big = Refused(f"request body over {limit} bytes: this coordinator refuses it", 413)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _verified(request: Request, limit: int = MAX_JSON_BYTES) -> tuple[str, bytes]:
+    """(signer, body): the wallet signature checked, on a body of at most `limit` bytes."""
+    body = await _body(request, limit)
     signer = request.app.state.fl_verifier.verify(request.method, target(request.url.path, request.url.query),
                                                   body, request.headers)
-    if schema is None:
-        return signer, None
+    return signer, body
+
+
+async def _signed(request: Request, schema: type[BaseModel] | None = None, limit: int = MAX_JSON_BYTES):
+    """Verify the wallet signature; return (signer, parsed body)."""
+    signer, body = await _verified(request, limit)
+    return signer, (None if schema is None else _parse(body, schema))
+
+
+def _parse(body: bytes, schema: type[BaseModel]):
     try:
-        return signer, schema.model_validate(json.loads(body or b"{}"))
+        return schema.model_validate(json.loads(body or b"{}"))
     except (ValidationError, json.JSONDecodeError) as exc:
         first = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
         raise Refused(f"bad request body: {'.'.join(map(str, first['loc']))} {first['msg']}") from None
@@ -128,72 +161,77 @@ def build_router() -> APIRouter:
 
     @r.post("/tasks")
     async def create(request: Request):
-        owner, body = await _signed(request, CreateTask)
-        task = svc(request).create_task(
+        """Open a task: the signer must be allowed to (checked before the body is parsed) and the
+        model at most the coordinator's max_weights (checked before it is built)."""
+        service = svc(request)
+        owner, raw = await _verified(request, MAX_CONTEXT_BYTES + JSON_BYTES_PER_WEIGHT * service.max_weights)
+        await run_in_threadpool(service.check_owner, owner)
+        body = _parse(raw, CreateTask)
+        task = await run_in_threadpool(lambda: service.create_task(
             owner, name=body.name, architecture=body.architecture, initial_weights=body.initial_weights,
             backend=body.backend, public_context=_b64(body.public_context, "public_context"),
             rounds=body.rounds, min_partners=body.min_partners, round_seconds=body.round_seconds,
-            training=body.training, dp=body.dp, seed=body.seed, product_id=body.product_id)
+            training=body.training, dp=body.dp, seed=body.seed, product_id=body.product_id))
         return task.view()
 
     @r.get("/tasks/{task_id}")
-    def show(task_id: str, request: Request):
+    def show(task_id: TaskId, request: Request):
         return svc(request).task(task_id).view()
 
     @r.get("/tasks/{task_id}/ledger")
-    def ledger(task_id: str, request: Request):
+    def ledger(task_id: TaskId, request: Request):
         """What the contribution ledger (the chain, or memory without one) holds about the task."""
         task = svc(request).task(task_id)
         return svc(request).ledger.view(task.task_id)
 
     @r.get("/tasks/{task_id}/blobs/{cid}")
-    def blob(task_id: str, cid: str, request: Request):
+    def blob(task_id: TaskId, cid: str, request: Request):
         return Response(svc(request).blob(task_id, cid), media_type="application/octet-stream")
 
     @r.get("/tasks/{task_id}/plot.png")
-    def plot(task_id: str, request: Request, metric: str = "auc"):
+    def plot(task_id: TaskId, request: Request, metric: str = "auc"):
         return Response(render(svc(request).task(task_id).view(), metric), media_type="image/png")
 
     @r.post("/tasks/{task_id}/join")
-    async def join(task_id: str, request: Request):
+    async def join(task_id: TaskId, request: Request):
         caller, body = await _signed(request, Join)
         return svc(request).join(task_id, caller, body.public_key).view()
 
     @r.post("/tasks/{task_id}/keys")
-    async def keys(task_id: str, request: Request):
+    async def keys(task_id: TaskId, request: Request):
         caller, body = await _signed(request, Keys)
         envs = {a: _b64(e, f"envelope for {a}") for a, e in body.envelopes.items()}
         return svc(request).put_envelopes(task_id, caller, envs).view()
 
     @r.post("/tasks/{task_id}/key")
-    async def key(task_id: str, request: Request):
+    async def key(task_id: TaskId, request: Request):
         caller, _ = await _signed(request)
         return {"envelope": base64.b64encode(svc(request).envelope(task_id, caller)).decode()}
 
     @r.post("/tasks/{task_id}/start")
-    async def start(task_id: str, request: Request):
+    async def start(task_id: TaskId, request: Request):
         caller, _ = await _signed(request)
         return svc(request).start(task_id, caller).view()
 
     @r.post("/tasks/{task_id}/finalize")
-    async def finalize(task_id: str, request: Request):
+    async def finalize(task_id: TaskId, request: Request):
         caller, body = await _signed(request, Finalize)
         task = await run_in_threadpool(svc(request).finalize, task_id, caller, body.certificate_id)
         return task.view()
 
     @r.post("/tasks/{task_id}/rounds/{round_no}/update")
-    async def update(task_id: str, round_no: int, request: Request, n_samples: int):
+    async def update(task_id: TaskId, round_no: RoundNo, request: Request,
+                     n_samples: int = Query(ge=1, le=10 ** 9, description="the update's sample count")):
         """Body: the encrypted update (application/octet-stream); n_samples: its sample count."""
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
             raise Refused("send the encrypted update as the raw body (Content-Type: application/octet-stream) "
                           "with ?n_samples=", 415)
-        caller, _ = await _signed(request)
-        rnd = await run_in_threadpool(svc(request).submit, task_id, round_no, caller, await request.body(),
-                                      n_samples)
+        caller, update = await _verified(request, MAX_UPDATE_BYTES)
+        rnd = await run_in_threadpool(svc(request).submit, task_id, round_no, caller, update, n_samples)
         return {"accepted": True, "round": round_no, "state": rnd.state}
 
     @r.get("/tasks/{task_id}/rounds/{round_no}")
-    async def round_view(task_id: str, round_no: int, request: Request,
+    async def round_view(task_id: TaskId, round_no: RoundNo, request: Request,
                          wait: float = Query(0, ge=0, le=MAX_WAIT_SECONDS,
                                              description="long poll: hold the answer up to this many seconds "
                                                          "until the round's state is no longer `seen`"),
@@ -217,7 +255,7 @@ def build_router() -> APIRouter:
         return view
 
     @r.post("/tasks/{task_id}/rounds/{round_no}/metrics")
-    async def metrics(task_id: str, round_no: int, request: Request):
+    async def metrics(task_id: TaskId, round_no: RoundNo, request: Request):
         caller, body = await _signed(request, Metrics)
         svc(request).report_metrics(task_id, round_no, caller, body.metrics)
         return {"ok": True}

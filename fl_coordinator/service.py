@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+from eth_utils import is_address, to_checksum_address
 
 from fl_coordinator import certificate, he
 from fl_coordinator.errors import FLError, Refused
@@ -50,6 +51,9 @@ RECENT_AGGREGATES = 4
 MAX_REFUSALS_LOGGED = 100
 #: a round whose aggregate the content store refused is aggregated and stored again after this
 STORE_RETRY_SECONDS = 2.0
+#: the largest model a task may train (weights): the coordinator holds it, and every update's
+#: ciphertexts, in memory (1 M float64 weights: 8 MiB plain, ~250 CKKS ciphertexts per update)
+MAX_WEIGHTS = 1_000_000
 
 
 @dataclass
@@ -164,8 +168,13 @@ class TaskService:
     """All coordinator state and rules; thread-safe; time comes from `clock`."""
 
     def __init__(self, store, ledger: ContributionLedger, spool: Path, *, clock=time.time,
-                 he_workers: int = 1, strategy: FedAvg | None = None):
+                 he_workers: int = 1, strategy: FedAvg | None = None, max_weights: int = MAX_WEIGHTS,
+                 may_open: Callable[[str], None] | None = None):
+        """`may_open(owner)` raises Refused if `owner` may not open a task (the marketplace asks
+        the chain); it runs before anything of the request is built."""
         self.store = store
+        self.max_weights = max_weights
+        self.may_open = may_open
         self.ledger = ledger
         self.spool = Path(spool)
         self.clock = clock
@@ -289,10 +298,25 @@ class TaskService:
         return recent if recent is not None else self.store.get_bytes(cid)
 
     # -- lifecycle ---------------------------------------------------------------
+    def check_owner(self, owner: str) -> None:
+        """Refuse an owner who may not open tasks (before its request is even parsed)."""
+        if self.may_open is not None:
+            self.may_open(owner)
+
+    def check_size(self, architecture: dict, n_weights: int) -> None:
+        """Refuse a model over max_weights, or whose weights do not fit it, before building it."""
+        n = declared_params(architecture)
+        if n > self.max_weights:
+            raise Refused(f"the model has {n} weights; this coordinator trains at most {self.max_weights}", 413)
+        if n_weights != n:
+            raise Refused(f"bad model: weight vector has {n_weights} values, the model needs {n}")
+
     def create_task(self, owner: str, *, name: str, architecture: dict, initial_weights,
                     backend: str, public_context: bytes, rounds: int, min_partners: int,
                     round_seconds: float, training: dict, dp: dict | None, seed: int,
                     product_id: int = 0) -> Task:
+        self.check_owner(owner)
+        self.check_size(architecture, len(initial_weights))
         try:
             model = from_architecture(architecture)
             model.set_weights(np.asarray(initial_weights, dtype=np.float64))
@@ -324,20 +348,27 @@ class TaskService:
         return task
 
     def join(self, task_id: str, caller: str, public_key: str) -> Task:
+        """A partner is listed once, under its checksum address, however often (and in whatever
+        letter case, concurrently or not) it joins: each partner counts once toward min_partners
+        and once per round."""
         task = self.task(task_id)
+        if not is_address(caller):
+            raise Refused(f"{caller!r} is not a wallet address")
+        caller = to_checksum_address(caller)
         if address_of_public_key(public_key).lower() != caller.lower():
             raise Refused("public key does not belong to the signing wallet", 403)
         with self._lock:
             if task.status != "enrolling":
                 raise Refused(f"task {task_id} is {task.status}; joins are closed", 409)
-            if any(a.lower() == caller.lower() for a in task.partners):
+            if _listed(task, caller):
                 return task
         self.ledger.join(task_id, caller)  # the chain may refuse a non-member: then nothing changes
         with self._lock:
             if task.status != "enrolling":
                 raise Refused(f"task {task_id} is {task.status}; joins are closed", 409)
-            task.partners.setdefault(caller, public_key.removeprefix("0x"))
-            self._save(task)
+            if not _listed(task, caller):  # another join of the same wallet may have got here first
+                task.partners[caller] = public_key.removeprefix("0x")
+                self._save(task)
         return task
 
     def put_envelopes(self, task_id: str, caller: str, envelopes: dict[str, bytes]) -> Task:
@@ -561,6 +592,24 @@ class TaskService:
                 raise Refused(f"round {round_no} has no aggregate yet; report metrics after it", 409)
             rnd.metrics[addr] = metrics
             self._save(task, rnd)
+
+
+def _listed(task: Task, address: str) -> bool:
+    return any(a.lower() == address.lower() for a in task.partners)
+
+
+def declared_params(architecture: dict) -> int:
+    """How many weights `architecture` (an mlp: n_features, hidden sizes) has, computed from the
+    numbers alone (building the model would allocate them)."""
+    try:
+        if architecture.get("kind") != "mlp":
+            raise ValueError(f"unknown model kind {architecture.get('kind')!r}; this zone trains 'mlp'")
+        sizes = [architecture["n_features"], *architecture.get("hidden", ()), 1]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+            raise ValueError("n_features and every hidden size must be integers >= 1")
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise Refused(f"bad model: {exc}") from None
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import threading
 from contextlib import asynccontextmanager
 
@@ -13,13 +14,16 @@ from fastapi.responses import JSONResponse
 
 from fl_coordinator import server as fl_server
 from fl_coordinator.chain_ledger import ChainLedger
+from fl_coordinator.errors import Refused
 from fl_coordinator.service import TaskService
 from ledger_node import typed_data
+from ledger_node.contracts import Role
 from ledger_node.errors import ChainUnavailable, GridMartError
 
 from .api import audit, auth, market, operator
-from .api.errors import error_response
+from .api.errors import OUT_OF_RANGE, error_response
 from .api.fastlane import RedeemFastLane
+from .api.ratelimit import Rate, RateLimit
 from .web import routes as web_routes
 from .services import usage
 from .services.context import Context
@@ -29,6 +33,35 @@ from .services.recorder import Recorder
 from .settings import MarketplaceSettings, get_settings
 
 log = logging.getLogger("gridmart.marketplace")
+_DELIVERY_TOKEN = re.compile(r"(/delivery/)[^/?\s]+")
+
+
+class RedactDeliveryTokens(logging.Filter):
+    """Access-log lines show /delivery/<redacted>: a delivery link is a bearer URL, and a log
+    reader must not be able to open it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_DELIVERY_TOKEN.sub(r"\1<redacted>", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def _redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactDeliveryTokens) for f in access.filters):
+        access.addFilter(RedactDeliveryTokens())
+
+
+def _fl_opener(context: Context):
+    """Who may open an FL task: an active publisher, as the chain says (asked before the
+    coordinator parses, let alone builds, the model)."""
+
+    def may_open(owner: str) -> None:
+        if not context.chain.members.is_active_with_role(owner, Role.PUBLISHER):
+            raise Refused(f"{owner} is not an active member with the publisher role: only publishers open FL tasks", 403)
+
+    return may_open
 
 
 class _Loop(threading.Thread):
@@ -89,7 +122,9 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
         app.state.ctx, app.state.indexer = context, indexer
         fl_ticker = fl_server.bind(app, TaskService(context.store, ChainLedger(context.chain),
                                                     settings.resolved_fl_spool(),
-                                                    he_workers=settings.fl_he_workers))
+                                                    he_workers=settings.fl_he_workers,
+                                                    max_weights=settings.fl_max_weights,
+                                                    may_open=_fl_opener(context)))
         fl_ticker.start()
         loops = [_Loop("indexer", indexer.sync, settings.indexer_interval_seconds), anchor]
         for loop in loops:
@@ -112,11 +147,11 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
     app = FastAPI(title="GridMart", version="0.1.0", lifespan=lifespan,
                   description="The power-grid big-data sharing marketplace, with on-chain provenance.")
 
-    @app.exception_handler(ServiceError)
-    @app.exception_handler(ChainUnavailable)
-    @app.exception_handler(GridMartError)
     async def _mapped_error(_: Request, exc: Exception) -> JSONResponse:
         return error_response(exc)
+
+    for kind in (ServiceError, ChainUnavailable, GridMartError, *OUT_OF_RANGE):
+        app.add_exception_handler(kind, _mapped_error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,6 +169,10 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
                 "contracts": c.chain.book.addresses, "eip712": typed_data.spec()}
 
     app.add_middleware(RedeemFastLane)  # POST /redeem without FastAPI's per-request work (api/fastlane.py)
+    app.add_middleware(RateLimit,  # outermost: a refused request costs no routing (api/ratelimit.py)
+                       sign_in=Rate(settings.rate_limit_signin_per_second, settings.rate_limit_signin_burst),
+                       writes=Rate(settings.rate_limit_writes_per_second, settings.rate_limit_writes_burst))
+    _redact_access_log()
     app.include_router(auth.router)
     app.include_router(operator.router)
     app.include_router(market.router)

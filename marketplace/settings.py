@@ -25,8 +25,20 @@ class MarketplaceSettings(BaseSettings):
     #: keystore name of the operator wallet (it deploys, admits, approves, relays)
     operator_wallet: str = "operator"
     wallet_password: str | None = None
+    #: the largest upload (and audited artifact) a signed-in member may post
     max_upload_mb: int = 2048
-    signed_url_ttl_seconds: int = 300
+    #: the largest artifact an anonymous client may post to /audit/product/{id}/artifact (it is
+    #: hashed as it arrives; larger ones: sign in, or audit locally with `gridmart audit product FILE`)
+    audit_max_upload_mb: int = 64
+    #: how long a delivery link (a bearer URL) can be opened; a download already started goes on
+    signed_url_ttl_seconds: int = 60
+    #: per client address: sign-in calls (POST /auth/nonce, /auth/login), refilled per second, and burst
+    rate_limit_signin_per_second: float = 20.0
+    rate_limit_signin_burst: int = 200
+    #: per signed-in member, or per client address without a session: non-GET requests
+    #: (POST /redeem is exempt: each needs a fresh signed voucher)
+    rate_limit_writes_per_second: float = 50.0
+    rate_limit_writes_burst: int = 500
     #: usage records are anchored when this many are waiting, or every anchor_interval_seconds
     anchor_batch_size: int = 1000
     anchor_interval_seconds: float = 10.0
@@ -35,6 +47,8 @@ class MarketplaceSettings(BaseSettings):
     index_max_lag_seconds: float = 0.5
     #: processes the FL coordinator may use for large homomorphic aggregations
     fl_he_workers: int = 2
+    #: the largest model (weights) an FL task may train: the coordinator holds it and every update
+    fl_max_weights: int = 1_000_000
     #: where the FL coordinator keeps task state and accepted updates; default GRIDMART_HOME/fl-spool
     fl_spool: str | None = None
     #: test hook: crash the process at a named step (used to prove the reconciler)

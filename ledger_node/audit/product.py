@@ -2,13 +2,58 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from .. import typed_data
 from ..content import ContentStore, cid_from_bytes, cid_to_bytes, compute_cid
+from ..content.importer import CHUNK_SIZE, DagBuilder
 from ..contracts import Kind, Role, Status
 from .ledger import Event, Ledger, NotOnChain
 from .membership import member_events, replay, role_names
 from .result import Check, Report
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What the artifact checks need of the bytes: their sha-256 and their CID (v1, raw leaves)."""
+    sha256: bytes
+    cid: str
+
+    @classmethod
+    def of(cls, data: bytes) -> "Digest":
+        return cls(hashlib.sha256(data).digest(), compute_cid(data))
+
+
+class Hasher:
+    """A Digest built chunk by chunk, so an artifact is checked without holding it in memory."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._dag = DagBuilder(lambda cid, block: None)
+        self._pending = bytearray()  # less than one UnixFS chunk
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self._sha.update(data)
+        self.size += len(data)
+        view, start = memoryview(data), 0
+        if self._pending:
+            start = min(CHUNK_SIZE - len(self._pending), len(data))
+            self._pending += view[:start]
+            if len(self._pending) < CHUNK_SIZE:
+                return
+            self._dag.add_chunk(bytes(self._pending))
+            self._pending.clear()
+        while len(data) - start >= CHUNK_SIZE:
+            self._dag.add_chunk(bytes(view[start:start + CHUNK_SIZE]))
+            start += CHUNK_SIZE
+        self._pending += view[start:]
+
+    def digest(self) -> Digest:
+        if self._pending or self.size == 0:
+            self._dag.add_chunk(bytes(self._pending))
+            self._pending.clear()
+        return Digest(self._sha.digest(), str(self._dag.finish()))
 
 
 def registration(ledger: Ledger, cert_id: int) -> Event:
@@ -37,7 +82,8 @@ def signer_authorized(ledger: Ledger, publisher: str, position: tuple[int, int])
 
 
 def audit_product(ledger: Ledger, cert_id: int, data: bytes | None = None, metadata: bytes | None = None,
-                  store: ContentStore | None = None) -> Report:
+                  store: ContentStore | None = None, digest: Digest | None = None) -> Report:
+    """`data` (the artifact's bytes) or its `digest` (from a Hasher) adds the artifact checks."""
     reg = registration(ledger, cert_id)
     a, listing = reg.args, reg.args["listing"]
     cid = cid_from_bytes(listing["cid"])
@@ -51,7 +97,9 @@ def audit_product(ledger: Ledger, cert_id: int, data: bytes | None = None, metad
             f"recovered signer {signer}" + ("" if signer == a["publisher"] else f" ≠ publisher {a['publisher']}"), reg.tx)
     r.checks.append(signer_authorized(ledger, a["publisher"], reg.position))
     if data is not None:
-        _artifact(r, listing, data, store)
+        digest = Digest.of(data)
+    if digest is not None:
+        _artifact(r, listing, digest, store)
     if metadata is not None:
         digest = hashlib.sha256(metadata).digest()
         r.check("metadata hash", digest == listing["metadataHash"],
@@ -70,12 +118,12 @@ def _header(ledger: Ledger, r: Report, reg: Event) -> None:
             f"publisher, product, version, previous and sha-256 {'agree' if same else 'DIFFER'}", reg.tx)
 
 
-def _artifact(r: Report, listing: dict, data: bytes, store: ContentStore | None) -> None:
-    sha = hashlib.sha256(data).digest()
+def _artifact(r: Report, listing: dict, digest: Digest, store: ContentStore | None) -> None:
+    sha = digest.sha256
     r.check("artifact sha-256", sha == listing["sha256"],
             f"sha-256 of the bytes {sha.hex()} vs certified {listing['sha256'].hex()}")
     certified = cid_from_bytes(listing["cid"])
-    own = compute_cid(data)
+    own = digest.cid
     if own == certified:
         r.check("artifact CID", True, f"the bytes hash to the certified CID {certified}")
     elif sha == listing["sha256"]:

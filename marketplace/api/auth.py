@@ -1,8 +1,9 @@
-"""Sign-In with Ethereum."""
+"""Sign-In with Ethereum. Nonce and login are public and rate-limited per client address
+(api/ratelimit.py); /auth/me needs a session."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from ..services import auth
@@ -14,12 +15,12 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 class NonceRequest(BaseModel):
-    address: str | None = None
+    address: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{40}$")
 
 
 class LoginRequest(BaseModel):
-    message: str
-    signature: str
+    message: str = Field(max_length=8192)
+    signature: str = Field(max_length=200)
 
 
 @router.post("/nonce")

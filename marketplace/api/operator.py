@@ -1,4 +1,9 @@
-"""Operator console: members, listings approval, price bounds, fee income."""
+"""Operator console: members, listings approval, price bounds, fee income.
+
+Writes and the fee income are the operator's (approve/withdraw: the operator, or withdraw by the
+product's publisher: listings.set_status). The member list and a member's page are public:
+they show what MemberRegistry publishes on chain (name, identity hash, roles, status, points).
+"""
 from __future__ import annotations
 
 import base64
@@ -17,19 +22,21 @@ from ..services.auth import Principal, require_operator
 from ..services.context import Context
 from ..services.errors import BadRequest, Conflict, NotFound
 from .deps import get_ctx, get_principal, get_session, sync_index
+from .params import UINT16_MAX, CertificateId
 
 router = APIRouter(tags=["operator"])
 
 
 class AdmitRequest(BaseModel):
-    address: str
+    address: str = Field(max_length=42)
     name: str = Field(min_length=1, max_length=200)
-    identity_document_b64: str = Field(description="the unit's identity document; only its sha-256 goes on chain")
-    roles: list[str] = Field(default_factory=lambda: ["publisher", "subscriber"])
+    identity_document_b64: str = Field(max_length=20 << 20,
+                                       description="the unit's identity document; only its sha-256 goes on chain")
+    roles: list[str] = Field(default_factory=lambda: ["publisher", "subscriber"], max_length=3)
 
 
 class RolesRequest(BaseModel):
-    roles: list[str]
+    roles: list[str] = Field(max_length=3)
 
 
 class SuspendRequest(BaseModel):
@@ -37,8 +44,8 @@ class SuspendRequest(BaseModel):
 
 
 class BoundsRequest(BaseModel):
-    min_price: int = Field(ge=1, le=65535)
-    max_price: int = Field(ge=1, le=65535)
+    min_price: int = Field(ge=1, le=UINT16_MAX)
+    max_price: int = Field(ge=1, le=UINT16_MAX)
 
 
 def _roles(names: list[str]) -> Role:
@@ -116,13 +123,13 @@ def get_member(address: str, ctx: Context = Depends(get_ctx), session: Session =
 
 
 @router.post("/certificates/{cert_id}/approve")
-def approve(cert_id: int, ctx: Context = Depends(get_ctx), principal: Principal = Depends(get_principal)) -> dict:
+def approve(cert_id: CertificateId, ctx: Context = Depends(get_ctx), principal: Principal = Depends(get_principal)) -> dict:
     listings.set_status(ctx, principal, cert_id, approve=True)
     return {"certificate_id": cert_id, "status": "on-shelf"}
 
 
 @router.post("/certificates/{cert_id}/withdraw")
-def withdraw(cert_id: int, ctx: Context = Depends(get_ctx), principal: Principal = Depends(get_principal)) -> dict:
+def withdraw(cert_id: CertificateId, ctx: Context = Depends(get_ctx), principal: Principal = Depends(get_principal)) -> dict:
     listings.set_status(ctx, principal, cert_id, approve=False)
     return {"certificate_id": cert_id, "status": "off-shelf"}
 
@@ -135,7 +142,10 @@ def price_bounds(body: BoundsRequest, ctx: Context = Depends(get_ctx), principal
 
 
 @router.get("/operator/income")
-def income(ctx: Context = Depends(get_ctx), session: Session = Depends(get_session), _=Depends(sync_index)) -> dict:
+def income(ctx: Context = Depends(get_ctx), session: Session = Depends(get_session),
+           principal: Principal = Depends(get_principal), _=Depends(sync_index)) -> dict:
+    """The operator's fee income and sales count (the operator only)."""
+    require_operator(principal)
     fees, sales = session.exec(select(func.coalesce(func.sum(Purchase.fee), 0), func.count())).one()
     return {"fee_income": fees, "sales": sales, "fee_account": ctx.chain.licensing._call("feeRecipient"),
             "fee_account_balance": ctx.chain.points.balance_of(ctx.chain.licensing._call("feeRecipient")),

@@ -6,7 +6,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlmodel import Session, update
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, delete, update
 from web3 import Web3
 
 from ledger_node.contracts import Role
@@ -26,8 +28,12 @@ class Principal:
 
 
 def new_nonce(ctx: Context, session: Session) -> str:
+    """A fresh nonce row; expired rows go at the same time, so the table holds at most
+    (sign-in rate limit x siwe_ttl_seconds) rows per client."""
+    now = int(time.time())
+    session.exec(delete(SiweNonce).where(SiweNonce.issued_at < now - ctx.settings.siwe_ttl_seconds))
     nonce = secrets.token_hex(12)
-    session.add(SiweNonce(nonce=nonce, issued_at=int(time.time())))
+    session.add(SiweNonce(nonce=nonce, issued_at=now))
     session.commit()
     return nonce
 
@@ -50,6 +56,11 @@ def sign_in(ctx: Context, session: Session, message: str, signature: str) -> tup
         now = datetime.now(timezone.utc)
         if msg.domain != ctx.settings.domain:
             raise Unauthenticated(f"SIWE domain {msg.domain!r} is not this site ({ctx.settings.domain})")
+        if not _on_site(msg.uri, ctx.settings.domain):
+            raise Unauthenticated(f"SIWE URI {msg.uri!r} is not on this site ({ctx.settings.domain}): "
+                                  "sign a message whose URI is this site's address")
+        if msg.address != Web3.to_checksum_address(msg.address):
+            raise Unauthenticated("SIWE address must be EIP-55 checksummed (EIP-4361)")
         if msg.chain_id != ctx.chain_id:
             raise Unauthenticated(f"SIWE chain id {msg.chain_id} is not this marketplace's chain ({ctx.chain_id})")
         if msg.expiration_time and siwe.parse_time(msg.expiration_time) <= now:
@@ -79,6 +90,15 @@ def sign_in(ctx: Context, session: Session, message: str, signature: str) -> tup
     return token, principal
 
 
+def _on_site(uri: str, domain: str) -> bool:
+    """EIP-4361: the URI is the resource the user signs in to; it must be on this site."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and parts.netloc == domain
+
+
 def public_key_of(session: Session, address: str) -> str | None:
     row = session.get(WalletKey, address)
     return row.public_key if row else None
@@ -96,7 +116,8 @@ def authenticate(ctx: Context, token: str | None) -> Principal:
 
 
 def require_role(ctx: Context, principal: Principal, role: Role) -> None:
-    """The chain decides: the caller must be an active member holding `role`."""
+    """The chain decides: the caller must be an active member holding `role` (never the Member
+    table, which anyone with database access could edit; a session carries only the address)."""
     if not ctx.chain.members.is_active_with_role(principal.address, role):
         raise Forbidden(f"{principal.address} is not an active member with the {role.name.lower()} role")
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import socket
 import concurrent.futures
 import time
 
@@ -352,3 +354,71 @@ def test_a_restarted_coordinator_loses_nothing_and_finishes_the_round(tmp_path, 
     third.tick()
     t3 = third.task(t.task_id)
     assert t3.status == "done" and t3.rounds[1].partners == [a] and t3.rounds[1].recorded
+
+
+class _SlowJoins(InMemoryLedger):
+    """The chain's addPartner takes a while: concurrent joins overlap inside it."""
+
+    def join(self, task_id, partner):
+        time.sleep(0.2)
+        super().join(task_id, partner)
+
+
+def test_a_partner_is_listed_once_per_task_and_round(tmp_path, wallets):
+    """The same wallet joining twice at once (checksum and lower-case address) is one partner:
+    it cannot fill min_partners alone, and it is counted once in its round."""
+    from fl_coordinator.keys import wallet_public_key
+    from fl_coordinator.service import TaskService
+    from ledger_node.config import Settings
+    from ledger_node.content import open_store
+
+    keys = he.generate("plain")
+    svc = TaskService(open_store(Settings(home=tmp_path / "c")), _SlowJoins(), tmp_path / "spool")
+    owner, w = wallets[0], wallets[1]
+    model = FedMLPClassifier(hidden=()).init_weights(3)
+    t = svc.create_task(owner.address, name="x", architecture=model.architecture(), initial_weights=model.get_weights(),
+                        backend="plain", public_context=keys.public().public_bytes, rounds=1, min_partners=2,
+                        round_seconds=30, training={}, dp=None, seed=0)
+    key = wallet_public_key(w.key)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda a: svc.join(t.task_id, a, key), [w.address, w.address.lower()] * 2))
+    assert list(t.partners) == [w.address]
+    svc.put_envelopes(t.task_id, owner.address, {w.address: b"sealed"})
+    with pytest.raises(Refused, match="has 1 partners, needs 2"):
+        svc.start(t.task_id, owner.address)
+    with pytest.raises(Refused, match="not a wallet address"):
+        svc.join(t.task_id, "0xnot-an-address", key)
+    # with a second partner the round runs; the first is counted once however it writes its address
+    v = wallets[2]
+    svc.join(t.task_id, v.address, wallet_public_key(v.key))
+    svc.put_envelopes(t.task_id, owner.address, {v.address: b"sealed"})
+    svc.start(t.task_id, owner.address)
+    svc.submit(t.task_id, 1, w.address.lower(), keys.encrypt(np.ones(model.n_params)), 10)
+    with pytest.raises(Refused, match="already submitted"):
+        svc.submit(t.task_id, 1, w.address, keys.encrypt(np.ones(model.n_params)), 10)
+    svc.submit(t.task_id, 1, v.address, keys.encrypt(np.ones(model.n_params)), 10)
+    assert sorted(t.rounds[0].partners) == sorted([w.address, v.address])
+
+
+def test_task_size_capped_before_the_model_is_built(live_service, wallets):
+    """An oversized model is a 413 at once (its weights are never allocated); a body over the
+    coordinator's bound is refused before it is read whole."""
+    url, svc = live_service
+    body = {"name": "big", "architecture": {"kind": "mlp", "n_features": 10 ** 7, "hidden": [10 ** 7]},
+            "initial_weights": [], "backend": "plain", "public_context": "AA==", "rounds": 1,
+            "min_partners": 1, "round_seconds": 10}
+    raw = json.dumps(body).encode()
+    r = httpx.post(url + "/fl/tasks", content=raw, headers={**sign_request(wallets[0].key, "POST", "/fl/tasks", raw),
+                                                            "Content-Type": "application/json"})
+    assert r.status_code == 413 and f"at most {svc.max_weights}" in r.json()["detail"], r.text
+    body["architecture"] = {"kind": "mlp", "n_features": 3, "hidden": []}
+    raw = json.dumps(body).encode()
+    r = httpx.post(url + "/fl/tasks", content=raw, headers=sign_request(wallets[0].key, "POST", "/fl/tasks", raw))
+    assert r.status_code == 422 and "needs 4" in r.json()["detail"]
+    # a 1 TiB body announced: refused from its headers (a raw socket: HTTP clients will not lie)
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"POST /fl/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n{" % (1 << 40))
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413") and b"request body over" in answer, answer
