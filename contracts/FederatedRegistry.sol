@@ -18,6 +18,8 @@ contract FederatedRegistry is AccessControl {
     /// @notice Records rounds (the FL coordinator service).
     bytes32 public constant COORDINATOR_ROLE = keccak256("COORDINATOR_ROLE");
     uint16 public constant TOTAL_BPS = 10_000;
+    /// @dev Transient-storage namespace of the per-round duplicate check.
+    bytes32 private constant _ROUND_MARK = keccak256("gridmart.FederatedRegistry.roundMark");
 
     enum TaskStatus {
         None,
@@ -63,6 +65,7 @@ contract FederatedRegistry is AccessControl {
     error TaskClosed(uint256 taskId);
     error AlreadyJoined(uint256 taskId, address partner);
     error NotPartner(uint256 taskId, address partner);
+    error DuplicatePartner(uint256 taskId, address partner);
     error WrongRound(uint256 taskId, uint256 expected, uint256 got);
     error LengthMismatch();
     error SharesDoNotSum(uint256 total);
@@ -138,7 +141,8 @@ contract FederatedRegistry is AccessControl {
 
     /**
      * @notice Record round `round` (1, 2, ...): the aggregated model's CID and, per contributing
-     * partner, its sample count and share in basis points (summing to 10,000).
+     * partner, its sample count and share in basis points (summing to 10,000). Each partner
+     * is listed at most once per round.
      */
     function recordRound(
         uint256 taskId,
@@ -220,16 +224,39 @@ contract FederatedRegistry is AccessControl {
         emit PartnerJoined(taskId, partner);
     }
 
+    /// @dev Duplicates are caught with a transient (EIP-1153) mark per partner, cleared before
+    /// returning: O(n) and no storage written.
     function _addShares(uint256 taskId, address[] calldata partners, uint16[] calldata sharesBps) private {
         mapping(address => uint256) storage bpsOf = _partnerBps[taskId];
         uint256 total;
         for (uint256 i; i < partners.length; ++i) {
-            uint256 current = bpsOf[partners[i]];
-            if (current == 0) revert NotPartner(taskId, partners[i]);
-            bpsOf[partners[i]] = current + sharesBps[i];
+            address partner = partners[i];
+            uint256 current = bpsOf[partner];
+            if (current == 0) revert NotPartner(taskId, partner);
+            if (_markOnce(partner)) revert DuplicatePartner(taskId, partner);
+            bpsOf[partner] = current + sharesBps[i];
             total += sharesBps[i];
         }
+        for (uint256 i; i < partners.length; ++i) {
+            _clearMark(partners[i]);
+        }
         if (total != TOTAL_BPS) revert SharesDoNotSum(total);
+    }
+
+    /// @dev Sets the transient mark of `partner`; true if it was already set.
+    function _markOnce(address partner) private returns (bool seen) {
+        bytes32 slot = keccak256(abi.encode(_ROUND_MARK, partner));
+        assembly ("memory-safe") {
+            seen := tload(slot)
+            tstore(slot, 1)
+        }
+    }
+
+    function _clearMark(address partner) private {
+        bytes32 slot = keccak256(abi.encode(_ROUND_MARK, partner));
+        assembly ("memory-safe") {
+            tstore(slot, 0)
+        }
     }
 
     function _open(uint256 taskId) private view returns (Task storage t) {

@@ -13,12 +13,18 @@ import {TypedData} from "./TypedData.sol";
  * @title Licensing
  * @notice Price plans, purchases (94 % to the publisher, 6 % to the operator, settled in the
  * same transaction) and licences with verifiable, non-replayable redemption.
- * @dev One licence per (product, holder): its id is keccak256(productId, holder), so a
+ * @dev Redemptions are relayed by the marketplace service (REDEEMER_ROLE): it keeps the one
+ * record of spent vouchers, on and off chain, and writes its row before submitting, so a
+ * voucher it already accepted off chain can never be spent again here.
+ * One licence per (product, holder): its id is keccak256(productId, holder), so a
  * repeat purchase extends the expiry (time plans) or adds uses (per-use plan).
  * Fee rounding: fee = round-half-up(price * feeBps / 10000); the publisher gets price - fee.
  */
 contract Licensing is AccessControl, EIP712 {
+    /// @notice Revokes licences and sets the price bounds (the marketplace service).
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
+    /// @notice Submits holders' signed redemption vouchers (the marketplace service).
+    bytes32 public constant REDEEMER_ROLE = keccak256("REDEEMER_ROLE");
 
     enum PlanKind {
         PerUse,
@@ -78,6 +84,8 @@ contract Licensing is AccessControl, EIP712 {
 
     error NotSubscriber(address account);
     error NotProductPublisher(uint256 productId, address account);
+    error PublisherNotActive(uint256 productId, address publisher);
+    error OwnProduct(uint256 productId);
     error PriceOutOfRange(uint16 price, uint16 minPrice, uint16 maxPrice);
     error InvalidPlan(PlanKind kind, uint16 uses);
     error PlanNotOffered(uint256 productId, PlanKind kind);
@@ -103,13 +111,14 @@ contract Licensing is AccessControl, EIP712 {
     // ----------------------------------------------------------------- plans
 
     /**
-     * @notice Offer (price > 0) or withdraw (price == 0) a plan for a product you published.
+     * @notice Offer (price > 0) or withdraw (price == 0) a plan for a product you published,
+     * while you are an active member with the publisher role.
      * @param uses uses granted per purchase of the per-use plan (ignored otherwise; must be 0)
      */
     function setPlan(uint256 productId, PlanKind kind, uint16 price, uint16 uses) external {
         (address publisher,) = products.saleInfo(productId);
         if (publisher != msg.sender) revert NotProductPublisher(productId, msg.sender);
-        if (!members.isActiveWithRole(msg.sender, MemberRoles.PUBLISHER)) revert NotProductPublisher(productId, msg.sender);
+        if (!members.isActiveWithRole(msg.sender, MemberRoles.PUBLISHER)) revert PublisherNotActive(productId, msg.sender);
         if (price != 0 && (price < minPrice || price > maxPrice)) revert PriceOutOfRange(price, minPrice, maxPrice);
         if ((kind == PlanKind.PerUse) != (uses != 0)) revert InvalidPlan(kind, uses);
         _plans[productId][kind] = Plan(price, uses);
@@ -130,13 +139,17 @@ contract Licensing is AccessControl, EIP712 {
 
     /**
      * @notice Buy plan `kind` of `productId` with your points. Pays the publisher and the
-     * operator in this transaction and issues (or extends) your licence.
+     * operator in this transaction and issues (or extends) your licence. Refused while the
+     * publisher is not an active member with the publisher role (a suspended publisher is not
+     * paid), and for a product you published yourself (no wash sales).
      * @return licenceId keccak256(productId, buyer)
      */
     function purchase(uint256 productId, PlanKind kind) external returns (uint256 licenceId) {
         if (!members.isActiveWithRole(msg.sender, MemberRoles.SUBSCRIBER)) revert NotSubscriber(msg.sender);
         (address publisher, bool onShelf) = products.saleInfo(productId);
         if (!onShelf) revert NotOnShelf(productId);
+        if (publisher == msg.sender) revert OwnProduct(productId);
+        if (!members.isActiveWithRole(publisher, MemberRoles.PUBLISHER)) revert PublisherNotActive(productId, publisher);
         Plan memory plan = _plans[productId][kind];
         if (plan.price == 0) revert PlanNotOffered(productId, kind);
 
@@ -161,11 +174,13 @@ contract Licensing is AccessControl, EIP712 {
     // ------------------------------------------------------------ redemption
 
     /**
-     * @notice Redeem a licence with the holder's signed voucher; anyone may submit it.
+     * @notice Redeem a licence with the holder's signed voucher. Only the marketplace service
+     * (REDEEMER_ROLE) submits vouchers: it records each spent voucher before submitting it, so
+     * a voucher spent on its off-chain path cannot be spent again here.
      * A time-plan licence in force is not consumed; otherwise one use is spent.
      * Each voucher nonce is accepted once per holder, ever.
      */
-    function redeem(Redeem calldata voucher, bytes calldata signature) external {
+    function redeem(Redeem calldata voucher, bytes calldata signature) external onlyRole(REDEEMER_ROLE) {
         Licence storage l = _licences[voucher.licenceId];
         address holder = l.holder;
         if (holder == address(0)) revert UnknownLicence(voucher.licenceId);

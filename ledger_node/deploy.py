@@ -97,6 +97,8 @@ def deploy(w3: Web3, operator: LocalAccount, directory: Path | None = None, forc
     sender.send(points_c.functions.grantRole(registrar, members))
     sender.send(points_c.functions.grantRole(mover, licensing))
     sender.send(points_c.functions.grantRole(mover, federated))
+    licensing_c = w3.eth.contract(address=licensing, abi=compiled["Licensing"].abi)
+    sender.send(licensing_c.functions.grantRole(licensing_c.functions.REDEEMER_ROLE().call(), op))
 
     book = AddressBook(
         chain_id=chain_id,

@@ -33,7 +33,10 @@ REVERT_MESSAGES = {
     "PlanNotOffered": (NotFound, "the publisher does not offer this plan"),
     "NotSubscriber": (Forbidden, "only an active subscriber may buy"),
     "NotProductPublisher": (Forbidden, "only the product's publisher may set its plans"),
-    "PriceOutOfRange": (BadRequest, "price outside the allowed range"),
+    "PublisherNotActive": (Forbidden, "the product's publisher ({1}) is not an active publisher member (suspended, "
+                                      "or its publisher role was withdrawn): its product can be neither priced nor bought"),
+    "OwnProduct": (Forbidden, "you published product {0}: a publisher cannot buy its own product"),
+    "PriceOutOfRange": (BadRequest, "price {0} is outside the allowed range {1}-{2} points"),
     "InvalidPlan": (BadRequest, "a per-use plan needs uses > 0; time plans take no uses"),
     "UnknownTask": (NotFound, "no such federated-learning task on chain"),
     "TaskClosed": (Conflict, "the federated-learning task is already finalised"),
@@ -141,5 +144,8 @@ def _outcome(fn, sender: str, receipt) -> dict[str, Any]:
 
 
 def to_http(exc) -> Exception:
-    cls, message = REVERT_MESSAGES.get(exc.error_name, (BadRequest, str(exc)))
-    return cls(message)
+    """The HTTP error for a contract revert; a message's {0}, {1}... are the custom error's arguments."""
+    if exc.error_name not in REVERT_MESSAGES:
+        return BadRequest(str(exc))
+    cls, message = REVERT_MESSAGES[exc.error_name]
+    return cls(message.format(*exc.error_args))

@@ -69,6 +69,8 @@ def test_round_rules(gm, member, task):
         ((task_id, 1, CID, addrs, [1, 1, 1], [5000, 3000, 1999]), "SharesDoNotSum"),
         ((task_id, 1, CID, [outsider], [1], [10000]), "NotPartner"),
         ((task_id, 1, CID, addrs, [1, 1], [5000, 3000, 2000]), "LengthMismatch"),
+        ((task_id, 1, CID, [addrs[0], addrs[1], addrs[0]], [1, 1, 1], [5000, 3000, 2000]), "DuplicatePartner"),
+        ((task_id, 1, CID, [addrs[0], addrs[0]], [1, 1], [5000, 5000]), "DuplicatePartner"),
         ((999, 1, CID, addrs, [1, 1, 1], [5000, 3000, 2000]), "UnknownTask"),
     ]
     for args, error in cases:

@@ -81,7 +81,7 @@ def test_per_use_licence_is_exhausted_and_vouchers_never_replay(gm, member, mark
     licence_id, _ = as_sub.licensing.purchase(product, PlanKind.PER_USE)
     assert licence_id == gm.licensing.licence_id_of(product, sub.address)
     assert gm.points.balance_of(sub.address) == 470
-    relayer = gm  # the delivery service submits vouchers
+    relayer = gm  # the delivery service submits vouchers: the operator key holds REDEEMER_ROLE
     for n, left in zip(range(3), (2, 1, 0)):
         v = voucher(gm, licence_id, n)
         receipt = relayer.licensing.redeem(v, as_sub.licensing.sign_voucher(sub, v))
@@ -208,9 +208,13 @@ def test_points_are_conserved_over_1000_random_operations(gm, member):
             try:
                 client.licensing.purchase(pid, kind)
             except ContractRevert as exc:
-                assert exc.error_name == "InsufficientPoints" and expected[acct.address] < price
+                if products[pid] == acct.address:
+                    assert exc.error_name == "OwnProduct"
+                else:
+                    assert exc.error_name == "InsufficientPoints" and expected[acct.address] < price
                 refused += 1
                 continue
+            assert products[pid] != acct.address  # no wash sales
             fee = (price * 600 + 5000) // 10000
             expected[acct.address] -= price
             expected[products[pid]] += price - fee
@@ -244,3 +248,55 @@ def test_reverts_with_fixed_gas_surface_the_custom_error(gm, member, market):
     v2 = voucher(gm, licence_id, 2)  # the sender's nonce tracking survived the mined revert
     gm.licensing.redeem(v2, as_sub.licensing.sign_voucher(sub, v2), gas=150_000)
     assert gm.licensing.licence(licence_id).uses_left == 0
+
+
+def test_only_the_service_submits_vouchers(gm, member, market):
+    """A voucher is public once signed; only REDEEMER_ROLE (the service) may spend it on chain."""
+    pub, as_pub, sub, as_sub, product = market
+    as_pub.licensing.set_plan(product, PlanKind.PER_USE, 10, 2)
+    licence_id, _ = as_sub.licensing.purchase(product, PlanKind.PER_USE)
+    v = voucher(gm, licence_id, 1)
+    sig = as_sub.licensing.sign_voucher(sub, v)
+    _, as_other = member(Role.SUBSCRIBER)
+    as_stranger = gm.as_account(Account.create())
+    redeemer = gm.licensing._call("REDEEMER_ROLE")
+    for name, client in (("holder", as_sub), ("publisher", as_pub), ("member", as_other), ("stranger", as_stranger)):
+        with pytest.raises(ContractRevert) as err:
+            client.licensing.redeem(v, sig)
+        assert err.value.error_name == "AccessControlUnauthorizedAccount", name
+        assert err.value.error_args[1] == redeemer.hex()
+    assert not gm.licensing.nonce_used(sub.address, 1)
+    assert gm.licensing.licence(licence_id).uses_left == 2
+    gm.licensing.redeem(v, sig)  # the service's relay still works
+    assert gm.licensing.nonce_used(sub.address, 1) and gm.licensing.licence(licence_id).uses_left == 1
+
+
+def test_a_publisher_cannot_buy_its_own_product(gm, member):
+    unit, as_unit = member(Role.PUBLISHER | Role.SUBSCRIBER)
+    product = publish(gm, unit)
+    as_unit.licensing.set_plan(product, PlanKind.MONTH, 20)
+    with pytest.raises(ContractRevert) as err:
+        as_unit.licensing.purchase(product, PlanKind.MONTH)
+    assert err.value.error_name == "OwnProduct" and err.value.error_args == (product,)
+    assert gm.points.balance_of(unit.address) == 500
+
+
+def test_a_suspended_publisher_is_neither_paid_nor_prices(gm, member, market):
+    pub, as_pub, sub, as_sub, product = market
+    as_pub.licensing.set_plan(product, PlanKind.MONTH, 20)
+    gm.members.suspend(pub.address, "audit")
+    with pytest.raises(ContractRevert) as err:
+        as_sub.licensing.purchase(product, PlanKind.MONTH)
+    assert err.value.error_name == "PublisherNotActive"
+    assert err.value.error_args == (product, pub.address.lower())
+    with pytest.raises(ContractRevert) as err:
+        as_pub.licensing.set_plan(product, PlanKind.YEAR, 30)
+    assert err.value.error_name == "PublisherNotActive"
+    assert gm.points.balance_of(pub.address) == 500 and gm.points.balance_of(sub.address) == 500
+    gm.members.reinstate(pub.address)
+    as_sub.licensing.purchase(product, PlanKind.MONTH)
+    assert gm.points.balance_of(pub.address) == 500 + 20 - 1
+    gm.members.set_roles(pub.address, Role.SUBSCRIBER)  # no longer a publisher: not paid either
+    with pytest.raises(ContractRevert) as err:
+        as_sub.licensing.purchase(product, PlanKind.MONTH)
+    assert err.value.error_name == "PublisherNotActive"
