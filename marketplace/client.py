@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 
 from ledger_node import typed_data
 from ledger_node.content.encryption import decrypt_stream, unwrap_key
-from ledger_node.errors import GridMartError
+from ledger_node.errors import GridMartError, IntegrityError
 
 
 class ApiError(GridMartError):
@@ -159,23 +160,40 @@ class MarketClient:
     def redeem(self, voucher: dict) -> dict:
         return self._request("POST", "/redeem", json=voucher)
 
-    def download(self, delivery: dict, out: Path, progress: Callable[[int], None] | None = None) -> Path:
-        """Stream the delivered artifact to `out`, decrypting it with the wallet if needed."""
-        with self.http.stream("GET", delivery["url"]) as r:
-            if r.status_code >= 400:
-                r.read()
-                raise ApiError(r.status_code, r.json().get("detail", r.text))
-            chunks = r.iter_bytes(1 << 20)
-            if delivery.get("encrypted"):
-                key = unwrap_key(bytes.fromhex(delivery["wrapped_key"]), self._need_account().key)
-                chunks = decrypt_stream(chunks, key, expected_sha256=delivery["sha256"])
-            tmp = out.with_name(out.name + ".part")
-            with open(tmp, "wb") as fh:
-                for chunk in chunks:
-                    fh.write(chunk)
-                    if progress:
-                        progress(len(chunk))
+    def download(self, delivery: dict, out: Path, progress: Callable[[int], None] | None = None,
+                 expected_sha256: str | None = None) -> Path:
+        """Stream the delivered artifact to `out`, decrypting it with the wallet if needed, and
+        check its sha-256 against `expected_sha256` (read from the chain by the caller; default:
+        the API's word). Nothing is left at `out` unless the whole file checks out."""
+        expected = (expected_sha256 or delivery["sha256"]).lower().removeprefix("0x")
+        tmp = out.with_name(out.name + ".part")
+        try:
+            with self.http.stream("GET", delivery["url"]) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise ApiError(r.status_code, r.json().get("detail", r.text))
+                chunks = r.iter_bytes(1 << 20)
+                if delivery.get("encrypted"):
+                    key = unwrap_key(bytes.fromhex(delivery["wrapped_key"]), self._need_account().key)
+                    chunks = decrypt_stream(chunks, key, expected_sha256=expected)
+                digest = hashlib.sha256()
+                with open(tmp, "wb") as fh:
+                    for chunk in chunks:
+                        fh.write(chunk)
+                        digest.update(chunk)
+                        if progress:
+                            progress(len(chunk))
+            if digest.hexdigest() != expected:
+                raise IntegrityError(f"the downloaded bytes hash to {digest.hexdigest()}, the certificate says {expected}: "
+                                     "not saved")
             tmp.replace(out)
+        except httpx.HTTPError as exc:
+            tmp.unlink(missing_ok=True)
+            raise IntegrityError(f"the download was cut short ({type(exc).__name__}): the marketplace could not "
+                                 "deliver bytes matching the certificate; not saved") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return out
 
     def run(self, delivery: dict, input_path: Path) -> bytes:

@@ -3,7 +3,8 @@
 Every command but `consistency` reads only the JSON-RPC endpoint (GRIDMART_RPC_URL), the
 address book (GRIDMART_DEPLOYMENTS_DIR), the files you pass and, with --ipfs-api, the
 content that certificates name; `consistency` also reads
-the marketplace database (GRIDMART_DATABASE_URL). Exit status: 0 all checks passed,
+the marketplace database (GRIDMART_DATABASE_URL) and its content store (GRIDMART_IPFS_API or
+the embedded store, or --ipfs-api). Exit status: 0 all checks passed,
 2 a check failed, 1 the audit could not run.
 """
 from __future__ import annotations
@@ -120,11 +121,30 @@ def fl(ctx: typer.Context, task_id: int,
 
 
 @app.command()
-def consistency(ctx: typer.Context, as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
-    """Replay every event and list each divergence of the marketplace database from the chain."""
+def consistency(ctx: typer.Context, ipfs_api: str | None = typer.Option(
+                    None, help="IPFS RPC API of the marketplace's store (default: GRIDMART_IPFS_API, else the embedded store)"),
+                store: bool = typer.Option(True, help="also read back and re-hash the stored bytes of every certificate"),
+                as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
+    """Replay every event and list each divergence of the marketplace database (and store) from the chain."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    from ledger_node.content import open_store
     from marketplace.db import make_engine
     from marketplace.services.consistency import audit_consistency
     from marketplace.settings import MarketplaceSettings
 
     engine = make_engine(MarketplaceSettings().resolved_database_url())
-    _run(ctx, lambda ledger: [audit_consistency(ledger, engine)], as_json, html)
+    content = None
+    if store:
+        if ipfs_api:
+            from ledger_node.content.ipfs_rpc import RpcStore
+            content = RpcStore(ipfs_api)
+        else:
+            content = open_store()
+    with Progress("re-hashing stored artifacts", BarColumn(), MofNCompleteColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("store", total=None)
+        _run(ctx, lambda ledger: [audit_consistency(ledger, engine, content,
+                                                    lambda done, total: bar.update(task, completed=done, total=total))],
+             as_json, html)

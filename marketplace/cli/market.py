@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+from ledger_node.errors import GridMartError
 from marketplace.client import MarketClient
 
 from ._common import JsonOpt, PasswordOpt, emit, signer
@@ -89,7 +90,8 @@ def catalogue(q: str = typer.Option(None, help="search title and description"), 
     """Browse the catalogue."""
     items = connect(None, None).catalogue(q=q, kind=kind, tag=tag, publisher=publisher, on_shelf=not all_)
     lines = [f"{p['id']:>5}  {p['kind']:<11} {p['status']:<9} {p['title']}  "
-             + ", ".join(f"{pl['kind']} {pl['price']}pt" for pl in p["plans"]) for p in items]
+             + ", ".join(f"{pl['kind']} {pl['price']}pt" for pl in p["plans"])
+             + ("" if p["verified"] else "  [NOT VERIFIED: " + "; ".join(p["problems"]) + "]") for p in items]
     emit(items, as_json, "\n".join(lines) or "no products match")
 
 
@@ -98,6 +100,8 @@ def product(product_id: int, as_json: bool = JsonOpt) -> None:
     p = connect(None, None).product(product_id)
     lines = [f"{p['title']} ({p['kind']}, {p['sharing_mode']}, {p['status']})", p["description"],
              "plans: " + (", ".join(f"{pl['kind']} {pl['price']}pt" for pl in p["plans"]) or "none")]
+    if not p["verified"]:
+        lines.insert(0, "WARNING: these fields do not match the chain: " + "; ".join(p["problems"]))
     lines += [f"  v{v['version']} certificate {v['id']}: CID {v['cid']} sha-256 {v['sha256'][:16]}… "
               f"block {v['block_number']} {v['status']}" for v in p["versions"]]
     emit(p, as_json, "\n".join(lines))
@@ -143,9 +147,32 @@ def redeem(licence_id: str, out: Path = typer.Option(None, help="download to thi
     if out is None:
         emit(delivery, as_json, f"delivery link (valid {delivery['expires_in']} s): {api_url()}{delivery['url']}")
         return
+    expected, source = certified_sha256(licence_id, delivery)
     with _bar(0, "downloading") as bar:
-        client.download(delivery, out, progress=lambda n: bar.advance(bar.task_ids[0], n))
-    emit({**delivery, "file": str(out)}, as_json, f"saved {out} (sha-256 {delivery['sha256']} verified)")
+        client.download(delivery, out, progress=lambda n: bar.advance(bar.task_ids[0], n), expected_sha256=expected)
+    emit({**delivery, "file": str(out), "sha256_source": source}, as_json,
+         f"saved {out} (sha-256 {expected} verified against {source})")
+
+
+def certified_sha256(licence_id: str, delivery: dict) -> tuple[str, str]:
+    """(sha-256, where it came from) of what this licence delivers, read from the chain: the
+    licence's product, its newest version that has been on the shelf. Without chain access,
+    the API's word, with a warning."""
+    from ledger_node.contracts import Status, connect_gridmart
+
+    try:
+        gm = connect_gridmart()
+        product_id = gm.licensing.licence(int(licence_id, 16)).product_id
+        for cert_id in reversed(gm.products.history(product_id)):
+            cert = gm.products.certificate(cert_id)
+            if cert.status in (Status.ON_SHELF, Status.OFF_SHELF):
+                return cert.sha256.hex(), f"certificate {cert_id} on chain"
+    except Exception as exc:  # noqa: BLE001 - no chain configured or reachable: fall back, loudly
+        typer.secho(f"warning: cannot read the certificate from the chain ({exc}); checking the download against "
+                    "the marketplace's word only (set GRIDMART_RPC_URL and GRIDMART_DEPLOYMENTS_DIR)",
+                    fg=typer.colors.YELLOW, err=True)
+        return delivery["sha256"], "the marketplace's word (no chain access)"
+    raise GridMartError(f"licence {licence_id}: its product has no approved certificate on chain; nothing to verify against")
 
 
 def income(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
