@@ -40,11 +40,9 @@ def sign_in(url: str, account: LocalAccount) -> MarketClient:
     return c
 
 
-@pytest.fixture(scope="session")
-def actors(market, operator) -> Iterator[dict[str, Actor]]:
+def make_actors(url: str, operator: LocalAccount) -> dict[str, Actor]:
     """anonymous, operator, outsider (signed in, not a member), and one admitted member per
     entry of ROLES (publisher, subscriber, member = both, auditor), each signed in once."""
-    url, _ = market
     op = sign_in(url, operator)
     out = {"anonymous": Actor("anonymous", None, MarketClient(url)), "operator": Actor("operator", operator, op)}
     outsider = Account.create()
@@ -53,6 +51,17 @@ def actors(market, operator) -> Iterator[dict[str, Actor]]:
         account = Account.create()
         op.admit(account.address, f"security {name}", f"identity of security {name}".encode(), roles)
         out[name] = Actor(name, account, sign_in(url, account))
-    yield out
-    for actor in out.values():
+    return out
+
+
+def close(actors: dict[str, Actor]) -> None:
+    for actor in actors.values():
         actor.client.http.close()
+
+
+@pytest.fixture(scope="session")
+def actors(market, operator) -> Iterator[dict[str, Actor]]:
+    """`make_actors` on the session marketplace."""
+    out = make_actors(market[0], operator)
+    yield out
+    close(out)
