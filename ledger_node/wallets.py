@@ -1,4 +1,4 @@
-"""Wallets: scrypt-encrypted JSON keystores (Web3 Secret Storage) under <home>/keystores."""
+"""Wallets: scrypt-encrypted JSON keystores (Web3 Secret Storage) under <home>/keystores (0700, files 0600)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from .config import get_settings
+from .config import get_settings, secure_home
 from .errors import WalletError
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -42,7 +42,8 @@ def create_wallet(name: str, password: str, private_key: bytes | None = None) ->
         raise WalletError("an empty password is not allowed: pass --password or set GRIDMART_WALLET_PASSWORD")
     account = Account.from_key(private_key) if private_key else Account.create()
     keystore = Account.encrypt(account.key, password, kdf="scrypt")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    secure_home()
+    path.parent.mkdir(mode=0o700, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ledger_node.chain import connect
-from ledger_node.config import get_settings as ledger_settings
+from ledger_node.config import get_settings as ledger_settings, secure_home
 from ledger_node.deploy import deploy
 from ledger_node.devnet import Devnet
 from ledger_node.errors import ConfigError
@@ -26,6 +26,10 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     from marketplace.app import create_app
     from marketplace.settings import get_settings
 
+    # what the server creates (database, session key, spools) is its own: remote-run's sandbox
+    # user must not read it; folders made by older versions are fixed here too
+    os.umask(0o077)
+    secure_home()
     settings = get_settings()
     if settings.domain == "127.0.0.1:8000" and port != 8000:
         settings.domain = f"{host}:{port}"
@@ -57,7 +61,7 @@ def up(port: int = typer.Option(8000)) -> None:
         password = password or (DEV_PASSWORD if w3.eth.chain_id == DEVNET_CHAIN_ID else None)
         if password is None:
             raise ConfigError("set GRIDMART_WALLET_PASSWORD to unlock the operator wallet")
-        os.environ["GRIDMART_WALLET_PASSWORD"] = password
+        os.environ["GRIDMART_WALLET_PASSWORD"] = password  # for serve's Context.build, which drops it once unlocked
         book, reused = deploy(w3, load_wallet(name, password))
         typer.echo(f"contracts {'reused' if reused else 'deployed'} on chain {book.chain_id}")
         typer.echo(f"marketplace: http://127.0.0.1:{port}  (API docs: http://127.0.0.1:{port}/docs)")
