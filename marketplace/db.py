@@ -21,9 +21,23 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
+    _add_columns(engine)
     if engine.dialect.name == "postgresql":
         _widen_integers(engine)
     return engine
+
+
+#: columns added to tables after databases with those tables existed: (table, column, DDL)
+ADDED_COLUMNS = (("redemption", "pending", "BOOLEAN NOT NULL DEFAULT FALSE"),)
+
+
+def _add_columns(engine: Engine) -> None:
+    """Add ADDED_COLUMNS missing from an older database (create_all never alters a table)."""
+    found = inspect(engine)
+    with engine.begin() as conn:
+        for table, column, ddl in ADDED_COLUMNS:
+            if found.has_table(table) and column not in {c["name"] for c in found.get_columns(table)}:
+                conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {ddl}'))
 
 
 def _widen_integers(engine: Engine) -> None:

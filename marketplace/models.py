@@ -130,7 +130,9 @@ class PointMovement(SQLModel, table=True):
 
 
 class Redemption(SQLModel, table=True):
-    """One accepted voucher; also the usage record that gets anchored."""
+    """One accepted voucher; also the usage record that gets anchored. The one record of spent
+    vouchers: both redemption paths and the indexer's copy of on-chain `Redeemed` events write
+    it (services.redemption)."""
 
     __table_args__ = (UniqueConstraint("holder", "nonce"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -141,6 +143,8 @@ class Redemption(SQLModel, table=True):
     on_chain_tx: str | None = None
     at: int = Field(**BIG)
     record_json: str
+    #: reserved before the voucher is submitted on chain; not anchored until settled
+    pending: bool = Field(default=False, index=True)
     batch_root: str | None = Field(default=None, index=True)  # set before the anchor tx is sent
     batch_id: int | None = Field(default=None, index=True)
     leaf_index: int | None = None

@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .. import typed_data
+from ..contracts import Voucher
+from ..errors import ContractRevert
 from ..merkle import leaf_hash, verify
 from .ledger import Ledger, NotOnChain
 from .result import Report
@@ -36,10 +39,34 @@ def audit_usage(ledger: Ledger, bundle: dict[str, Any]) -> Report:
     at = record.get("at")
     r.check("record time inside the batch window", isinstance(at, int) and a.args["fromTime"] <= at <= a.args["toTime"],
             f"record at {at}")
+    if "signature" in record:
+        _holder_signed(ledger, r, record)
     if record.get("tx"):
         _redemption(ledger, r, record)
     r.facts["record"] = record
     return r
+
+
+def _holder_signed(ledger: Ledger, r: Report, record: dict[str, Any]) -> None:
+    """The record carries the holder's EIP-712 voucher: it proves the holder authorised this
+    redemption, not only that the operator anchored a record of it."""
+    try:
+        v = record["voucher"]
+        voucher = Voucher(int(v["licenceId"], 16), int(v["nonce"]), int(v["deadline"]),
+                          bytes.fromhex(v["purpose"].removeprefix("0x")))
+        signer = typed_data.recover("Redeem", voucher.message(), bytes.fromhex(record["signature"].removeprefix("0x")),
+                                    ledger.gm.w3.eth.chain_id, ledger.gm.licensing.address)
+    except (KeyError, TypeError, ValueError) as exc:
+        r.check("the holder signed this redemption", False, f"the record's voucher or signature is malformed ({exc})")
+        return
+    same = (f"0x{voucher.licence_id:064x}" == record.get("licence") and voucher.nonce == record.get("nonce"))
+    r.check("the holder signed this redemption", signer == record.get("holder") and same,
+            f"voucher signed by {signer}; record names holder {record.get('holder')}")
+    try:
+        holder = ledger.gm.licensing.licence(voucher.licence_id).holder
+    except ContractRevert:
+        holder = None
+    r.check("the licence is the signer's", holder == signer, f"licence {record.get('licence')} held by {holder}")
 
 
 def _redemption(ledger: Ledger, r: Report, record: dict[str, Any]) -> None:

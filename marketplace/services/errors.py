@@ -32,3 +32,10 @@ class Conflict(ServiceError):
 
 class TooLarge(ServiceError):
     status_code = 413
+
+
+class Unavailable(ServiceError):
+    """The service cannot answer safely now (the chain did not confirm, or the index disagrees
+    with the chain); retrying later or repairing the index helps, changing the request does not."""
+
+    status_code = 503

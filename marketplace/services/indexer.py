@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 import time
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, delete, select
 from web3 import Web3
 
 from ledger_node.content.cid import cid_from_bytes
-from ledger_node.contracts import Kind, PlanKind, Status
+from ledger_node.contracts import Kind, PlanKind, Status, Voucher
 
 from ..models import (Certificate, FlRound, IndexedBlock, Licence, Member, PendingListing, Plan, PointMovement,
-                      Product, Purchase, UsageBatch)
+                      Product, Purchase, Redemption, UsageBatch)
+from .chain_facts import FactCache, licence_key, member_key
 from .context import Context
+from .recorder import MAX_NONCE
+from .redemption import settle, usage_record
+
+logger = logging.getLogger("gridmart.indexer")
 
 CHAIN_DERIVED = (Member, Product, Certificate, Plan, Licence, Purchase, PointMovement, FlRound, UsageBatch, IndexedBlock)
 KEEP_BLOCKS = 256
@@ -50,6 +57,12 @@ class Indexer:
         self.generation = next(_GENERATIONS)
         #: (number, hash) of the newest block this indexer committed (None: unknown, ask the database)
         self._newest: tuple[int, str] | None = None
+        #: chain facts the redemption path decides on (licences, members) and what each product
+        #: delivers; evicted here when an indexed event may change them (services.chain_facts)
+        self.facts = FactCache()
+        self.products = FactCache(10_000)
+        self._touched: set[Any] = set()
+        self._products_touched = False
         self._by_topic: dict[bytes, Any] = {}
         for client in (ctx.chain.points, ctx.chain.members, ctx.chain.products, ctx.chain.licensing,
                        ctx.chain.federated, ctx.chain.usage):
@@ -91,6 +104,8 @@ class Indexer:
             if self._reorged(session):
                 self._reset(session)
                 self._newest = None
+                self.facts.clear()
+                self.products.clear()
                 self.generation = next(_GENERATIONS)
             start = self.head(session) + 1
             observed = time.monotonic()
@@ -113,11 +128,20 @@ class Indexer:
                 session.merge(IndexedBlock(number=end, hash=block["hash"].to_0x_hex()))
                 session.exec(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
                 session.commit()
+                self._evict()  # before the newer view is announced (head_block, observed_at)
                 self._newest = (end, block["hash"].to_0x_hex().lower())
                 self.generation = next(_GENERATIONS)
                 start = end + 1
             self.head_block, self.head_time, self.observed_at = tip, latest["timestamp"], observed
             return tip
+
+    def _evict(self) -> None:
+        if self._touched:
+            self.facts.evict(self._touched)
+            self._touched = set()
+        if self._products_touched:
+            self.products.clear()
+            self._products_touched = False
 
     def fresh_view(self, max_lag: float) -> int | None:
         """Estimated chain time if the index was complete up to the head seen at most
@@ -157,10 +181,12 @@ class Indexer:
         return times[number]
 
     def _on_MemberAdmitted(self, s: Session, a: dict, log: Any, _t: dict) -> None:
+        self._touched.add(member_key(a["wallet"]))
         s.merge(Member(address=a["wallet"], name=a["name"], identity_hash=a["identityHash"].hex(), roles=a["roles"],
                        status="active", admitted_block=log["blockNumber"]))
 
     def _on_RolesChanged(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+        self._touched.add(member_key(a["wallet"]))
         m = s.get(Member, a["wallet"])
         if m:
             m.roles = a["roles"]
@@ -173,6 +199,7 @@ class Indexer:
         self._member_status(s, a["wallet"], "active")
 
     def _member_status(self, s: Session, wallet: str, status: str) -> None:
+        self._touched.add(member_key(wallet))
         m = s.get(Member, wallet)
         if m:
             m.status = status
@@ -183,6 +210,7 @@ class Indexer:
                               recipient=a["to"], amount=a["amount"], block_number=log["blockNumber"]))
 
     def _on_CertificateRegistered(self, s: Session, a: dict, log: Any, times: dict) -> None:
+        self._products_touched = True
         listing = a["listing"]
         publisher = a["publisher"]
         pending = s.exec(select(PendingListing).where(PendingListing.publisher == publisher,
@@ -208,6 +236,7 @@ class Indexer:
         s.add(product)
 
     def _on_StatusChanged(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+        self._products_touched = True
         cert = s.get(Certificate, a["id"])
         if cert is None:
             return
@@ -228,6 +257,7 @@ class Indexer:
         s.merge(Plan(product_id=a["productId"], kind=kind, price=a["price"], uses=a["uses"]))
 
     def _on_LicencePurchased(self, s: Session, a: dict, log: Any, _t: dict) -> None:
+        self._touched.add(licence_key(a["licenceId"]))
         lid = hexid(a["licenceId"])
         s.merge(Purchase(tx_hash=log["transactionHash"].to_0x_hex(), log_index=log["logIndex"], licence_id=lid,
                          product_id=a["productId"], holder=a["holder"],
@@ -236,13 +266,40 @@ class Indexer:
         s.merge(Licence(id=lid, product_id=a["productId"], holder=a["holder"], expires_at=a["expiresAt"],
                         uses_left=a["usesLeft"], revoked=False))
 
-    def _on_Redeemed(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+    def _on_Redeemed(self, s: Session, a: dict, log: Any, times: dict) -> None:
         lic = s.get(Licence, hexid(a["licenceId"]))
         if lic:
             lic.uses_left = a["usesLeft"]
             s.add(lic)
+        self._spent_on_chain(s, a, log, times)
+
+    def _spent_on_chain(self, s: Session, a: dict, log: Any, times: dict) -> None:
+        """Copy an on-chain redemption into the table of spent vouchers: settle the service's
+        reservation, or (the service died between the chain and the database) write the usage
+        record from the transaction itself, signature included."""
+        holder, nonce, tx = a["holder"], a["nonce"], log["transactionHash"].to_0x_hex()
+        if nonce > MAX_NONCE:  # the service never relays such a voucher
+            logger.warning("Redeemed nonce %d of %s in %s does not fit the usage table", nonce, holder, tx)
+            return
+        if settle(s, holder, nonce, tx):
+            return
+        if s.exec(select(Redemption.id).where(Redemption.holder == holder, Redemption.nonce == nonce)).first():
+            return
+        call = self.ctx.chain.licensing.contract.decode_function_input(self.w3.eth.get_transaction(tx)["input"])[1]
+        v = call["voucher"]
+        voucher = Voucher(*(v.values() if isinstance(v, dict) else v))
+        lic = s.get(Licence, hexid(a["licenceId"]))
+        product = lic.product_id if lic else self.ctx.chain.licensing.licence(a["licenceId"]).product_id
+        record = usage_record(voucher, bytes(call["signature"]), holder, product,
+                              self._time(log["blockNumber"], times), tx)
+        row = dict(licence_id=record["licence"], holder=holder, nonce=nonce, purpose=record["purpose"],
+                   on_chain_tx=tx, at=record["at"], record_json=json.dumps(record, sort_keys=True, separators=(",", ":")))
+        s.exec(text(f"INSERT INTO {Redemption.__tablename__} ({', '.join(row)}, pending) "
+                    f"VALUES ({', '.join(':' + k for k in row)}, FALSE) ON CONFLICT (holder, nonce) DO NOTHING")
+               .bindparams(**row))
 
     def _on_LicenceRevoked(self, s: Session, a: dict, _l: Any, _t: dict) -> None:
+        self._touched.add(licence_key(a["licenceId"]))
         lic = s.get(Licence, hexid(a["licenceId"]))
         if lic:
             lic.expires_at, lic.uses_left, lic.revoked = 0, 0, True

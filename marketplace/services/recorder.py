@@ -33,7 +33,7 @@ log = logging.getLogger("gridmart.recorder")
 
 #: how long a group commit keeps retrying while another connection holds SQLite's write lock
 LOCK_PATIENCE = 30.0
-COLUMNS = ("licence_id", "holder", "nonce", "purpose", "on_chain_tx", "at", "record_json")
+COLUMNS = ("licence_id", "holder", "nonce", "purpose", "on_chain_tx", "at", "record_json", "pending")
 #: the largest nonce a row can hold (a signed 64-bit integer in SQLite and PostgreSQL)
 MAX_NONCE = (1 << 63) - 1
 
@@ -51,9 +51,12 @@ class UsageRow:
     on_chain_tx: str | None
     at: int
     record_json: str
+    #: a reservation made before the voucher is submitted on chain (services.redemption)
+    pending: bool = False
 
     def values(self) -> tuple:
-        return (self.licence_id, self.holder, self.nonce, self.purpose, self.on_chain_tx, self.at, self.record_json)
+        return (self.licence_id, self.holder, self.nonce, self.purpose, self.on_chain_tx, self.at, self.record_json,
+                self.pending)
 
 
 def insert_rows(engine: Engine, rows: list[UsageRow], conn: Any = None) -> list[int | Exception]:

@@ -4,41 +4,61 @@ Where the licence check comes from, and why:
 
 * per-use plans: from the chain, always. The operator submits the holder's signed voucher
   and Licensing decrements the uses and burns the nonce in one transaction.
-* time plans (the hot path): from the index, but only while the index is provably
+* time plans (the hot path): no chain round trip, but only while the index is provably
   current: it has processed every block up to the chain head it observed at most
   GRIDMART_INDEX_MAX_LAG_SECONDS ago (0.5 s), including revocations and suspensions.
-  Otherwise the licence, the holder's status and the nonce are read from the chain.
-  The voucher's nonce is burnt by a unique (holder, nonce) row in the database.
+  The licence and the holder's status are still facts read from the chain (cached until
+  an indexed event touches them, services.chain_facts), never database rows, which anyone
+  with write access to the database could edit. Otherwise everything is read from the chain.
 
-Every accepted voucher becomes a usage record, committed before the answer (in groups, by
+One record of spent vouchers: the unique (holder, nonce) row of the `redemption` table.
+Both paths write it before anything else happens: the time-plan path as its usage record,
+the per-use path as a reservation (``pending``) before it submits the voucher on chain
+(Licensing.redeem takes vouchers from the service's relayer role only, so no voucher
+reaches the chain without that row). The indexer copies every on-chain `Redeemed` event
+into the same table (settling a reservation, or writing the record a crash lost), so a
+voucher spent on one path is refused on the other, and every on-chain redemption has its
+usage record. A reservation whose submission surely failed is removed; one whose voucher
+expired without reaching the chain is removed by `settle_reservations`.
+
+Every accepted voucher becomes a usage record holding the holder's voucher signature (so an
+auditor can check the holder authorised it), committed before the answer (in groups, by
 services.recorder) and later anchored in a Merkle batch (services.usage).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import time
 from contextlib import contextmanager
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, delete, select
 from starlette.concurrency import run_in_threadpool
+from web3 import Web3
 
 from ledger_node import typed_data
+from ledger_node.content.cid import cid_from_bytes
 from ledger_node.content.encryption import unwrap_key, wrap_key
-from ledger_node.contracts import Role, Voucher
+from ledger_node.contracts import Role, Status, Voucher
 from ledger_node.errors import ContractRevert
 
-from ..models import Certificate, Licence, Member, Product, Upload
+from ..models import Certificate, Redemption, Upload
 from . import tokens
 from .auth import member_public_key
+from .chain_facts import MISSING, licence_key, member_key
 from .context import Context
-from .errors import BadRequest, Conflict, Forbidden, NotFound
+from .errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from .recorder import MAX_NONCE, Replayed, UsageRow, insert_rows
+
+log = logging.getLogger("gridmart.redemption")
+REPLAYED = "this voucher was already redeemed (replayed nonce): sign a new one"
 
 DELIVERY = "delivery"
 REDEEM_ERRORS = {
     "NotAuthorized": (Forbidden, "licence used up or expired: buy the plan again"),
-    "NonceAlreadyUsed": (Conflict, "this voucher was already redeemed (replayed nonce): sign a new one"),
+    "NonceAlreadyUsed": (Conflict, REPLAYED),
     "InvalidSignature": (BadRequest, "rejected signature: the voucher was not signed by the licence holder"),
     "ExpiredSignature": (BadRequest, "the voucher has expired: sign a new one"),
     "NotSubscriber": (Forbidden, "the holder is not an active subscriber"),
@@ -82,25 +102,26 @@ def _verify(ctx: Context, voucher: Voucher, signature: str) -> tuple[bytes, str]
 
 
 async def redeem_async(ctx: Context, voucher: Voucher, signature: str) -> dict[str, Any]:
-    """`redeem` for the event loop. The hot path (time plan, current index: no chain round
-    trip) runs inline and waits for its row's commit without blocking the loop; anything
-    that needs the chain runs in a worker thread."""
+    """`redeem` for the event loop. The hot path (time plan, current index, every fact
+    cached: no chain round trip) runs inline and waits for its row's commit without blocking
+    the loop; anything that needs the chain runs in a worker thread."""
     sig, signer = _verify(ctx, voucher, signature)
-    fast = _time_plan_from_index(ctx, None, voucher)
-    if fast is None:
+    fast = _time_plan_from_facts(ctx, voucher, fetch=False)
+    what = _cached_deliverable(ctx, fast[1]) if isinstance(fast, tuple) else None
+    if not isinstance(fast, tuple) or what is None:
         return await run_in_threadpool(_redeem_in_thread, ctx, voucher, signature, (sig, signer))
     holder, product_id = fast
     if signer != holder:
         raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
-    row = _usage_row(voucher, holder, product_id, tx=None)
+    row = _usage_row(voucher, sig, holder, product_id)
     try:
         if ctx.recorder is not None and ctx.recorder.running:
             record_id = await ctx.recorder.record(row)
         else:
             record_id = _write(ctx, row)
     except Replayed:
-        raise Conflict("this voucher was already redeemed (replayed nonce): sign a new one") from None
-    return delivery_for(ctx, None, product_id, holder, record_id)
+        raise Conflict(REPLAYED) from None
+    return delivery_for(ctx, None, product_id, holder, record_id, what)
 
 
 def _redeem_in_thread(ctx: Context, voucher: Voucher, signature: str, verified: tuple[bytes, str]) -> dict:
@@ -113,44 +134,54 @@ def redeem(ctx: Context, session: Session, voucher: Voucher, signature: str,
     """Check the voucher, spend it, record usage; return delivery instructions (blocking:
     may ask the chain)."""
     sig, signer = verified or _verify(ctx, voucher, signature)  # once per request, whichever path answers
-    fast = _time_plan_from_index(ctx, session, voucher)
-    if fast is not None:
+    fast = _time_plan_from_facts(ctx, voucher, fetch=True)
+    if isinstance(fast, tuple):
         holder, product_id = fast
         if signer != holder:
             raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
-        return delivery_for(ctx, session, product_id, holder, _record(ctx, voucher, holder, product_id, tx=None))
+        return delivery_for(ctx, session, product_id, holder, _record(ctx, _usage_row(voucher, sig, holder, product_id)))
     return _redeem_on_chain(ctx, session, voucher, sig, signer)
 
 
-def _time_plan_from_index(ctx: Context, session: Session | None, voucher: Voucher) -> tuple[str, int] | None:
+def _time_plan_from_facts(ctx: Context, voucher: Voucher, fetch: bool) -> tuple[str, int] | None | object:
     """(holder, product) if the index, complete up to a chain head seen within
-    GRIDMART_INDEX_MAX_LAG_SECONDS, shows an active subscriber with a time plan in force.
+    GRIDMART_INDEX_MAX_LAG_SECONDS, stands for a chain on which the holder is an active
+    subscriber with a time plan in force; None when the chain path must decide; MISSING when
+    a fact is not cached and `fetch` is false.
 
-    The licence and member rows come from a cache valid for one index generation: only the
-    indexer changes them, and it bumps the generation after each commit and before it
-    announces a newer view, so a cached row is never older than the view it is checked
-    against. The expiry is compared with the view's clock on every request."""
+    The licence and the holder's status are read from the chain (services.chain_facts); the
+    indexer evicts them when it indexes an event that may change them, before it announces
+    the view the expiry is compared with, so a cached fact is never older than that view."""
     indexer = ctx.indexer
     now = indexer.fresh_view(ctx.settings.index_max_lag_seconds) if indexer else None
     if now is None:
         return None
-    generation = indexer.generation  # read before the rows (see GenerationCache)
-    licence_hex = f"0x{voucher.licence_id:064x}"
-    row = ctx.licence_cache.get(licence_hex, generation)
-    if row is None:
-        with _session(ctx, session) as s:
-            row = s.exec(
-                select(Licence.holder, Licence.product_id, Licence.expires_at, Licence.revoked, Member.status,
-                       Member.roles)
-                .join(Member, Member.address == Licence.holder).where(Licence.id == licence_hex)).first()
-        if row is None:
-            return None
-        row = tuple(row)
-        ctx.licence_cache.put(licence_hex, generation, row)
-    holder, product_id, expires_at, revoked, status, roles = row
-    if revoked or expires_at <= now + 1 or status != "active" or not roles & Role.SUBSCRIBER:
+    facts = indexer.facts
+    licence = facts.get(licence_key(voucher.licence_id))
+    if licence is MISSING:
+        if not fetch:
+            return MISSING
+        licence = facts.get_or_fetch(licence_key(voucher.licence_id), lambda: _licence_fact(ctx, voucher.licence_id))
+    if licence is None:  # unknown on chain: the chain path says so
         return None
-    return holder, product_id
+    holder, product_id, expires_at = licence
+    if expires_at <= now + 1:
+        return None
+    active = facts.get(member_key(holder))
+    if active is MISSING:
+        if not fetch:
+            return MISSING
+        active = facts.get_or_fetch(member_key(holder),
+                                    lambda: ctx.chain.members.is_active_with_role(holder, Role.SUBSCRIBER))
+    return (holder, product_id) if active else None
+
+
+def _licence_fact(ctx: Context, licence_id: int) -> tuple[str, int, int] | None:
+    try:
+        licence = ctx.chain.licensing.licence(licence_id)
+    except ContractRevert:
+        return None
+    return licence.holder, licence.product_id, licence.expires_at
 
 
 @contextmanager
@@ -171,33 +202,109 @@ def _redeem_on_chain(ctx: Context, session: Session, voucher: Voucher, sig: byte
         raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
     if not ctx.chain.members.is_active_with_role(licence.holder, Role.SUBSCRIBER):
         raise Forbidden("the licence holder is not an active subscriber")
-    tx = None
     chain_now = ctx.chain.w3.eth.get_block("latest")["timestamp"]
     if licence.expires_at > chain_now:
         if ctx.chain.licensing.nonce_used(licence.holder, voucher.nonce):
-            raise Conflict("this voucher was already redeemed (replayed nonce): sign a new one")
+            raise Conflict(REPLAYED)
+        record_id = _record(ctx, _usage_row(voucher, sig, licence.holder, licence.product_id))
     elif licence.uses_left > 0:
-        try:
-            with ctx.chain_lock:
-                receipt = ctx.chain.licensing.redeem(voucher, sig, gas=150_000)
-        except ContractRevert as exc:
-            cls, message = REDEEM_ERRORS.get(exc.error_name, (BadRequest, str(exc)))
-            raise cls(message) from None
-        tx = receipt["transactionHash"].to_0x_hex()
+        record_id = _spend_use_on_chain(ctx, voucher, sig, licence.holder, licence.product_id)
     else:
         raise Forbidden("licence used up or expired: buy the plan again")
-    record_id = _record(ctx, voucher, licence.holder, licence.product_id, tx)
     return delivery_for(ctx, session, licence.product_id, licence.holder, record_id)
 
 
-def _usage_row(voucher: Voucher, holder: str, product_id: int, tx: str | None) -> UsageRow:
+def _spend_use_on_chain(ctx: Context, voucher: Voucher, sig: bytes, holder: str, product_id: int) -> int:
+    """Reserve the voucher's row, then submit it on chain; the row is the spent-voucher record
+    both paths check, so it exists before the chain can have seen the voucher."""
+    record_id = _record(ctx, _usage_row(voucher, sig, holder, product_id, pending=True))
+    try:
+        with ctx.chain_lock:
+            receipt = ctx.chain.licensing.redeem(voucher, sig, gas=150_000)
+    except ContractRevert as exc:  # surely not spent: the reservation goes
+        _drop_reservation(ctx, record_id)
+        cls, message = REDEEM_ERRORS.get(exc.error_name, (BadRequest, str(exc)))
+        raise cls(message) from None
+    except Exception:  # noqa: BLE001 - it may have reached the chain: the indexer settles the reservation
+        log.exception("submitting voucher %s/%d failed", holder, voucher.nonce)
+        raise Unavailable("the chain did not confirm this redemption; it is settled once the chain answers: "
+                          "check `gridmart licences` before signing a new voucher") from None
+    with Session(ctx.engine) as session:
+        settle(session, holder, voucher.nonce, receipt["transactionHash"].to_0x_hex())
+        session.commit()
+    return record_id
+
+
+def settle(session: Session, holder: str, nonce: int, tx: str) -> bool:
+    """Mark the reservation of (holder, nonce) as spent on chain by `tx`; its usage record then
+    names the transaction. Idempotent; False if there is no such reservation."""
+    row = session.exec(select(Redemption).where(Redemption.holder == holder, Redemption.nonce == nonce,
+                                                Redemption.pending == True)).first()  # noqa: E712
+    if row is None:
+        return False
+    record = json.loads(row.record_json)
+    record["tx"] = tx
+    row.record_json, row.on_chain_tx, row.pending = _canonical(record), tx, False
+    session.add(row)
+    return True
+
+
+def _drop_reservation(ctx: Context, record_id: int) -> None:
+    with Session(ctx.engine) as session:
+        session.exec(delete(Redemption).where(Redemption.id == record_id, Redemption.pending == True))  # noqa: E712
+        session.commit()
+
+
+def settle_reservations(ctx: Context, older_than: float = 60.0) -> tuple[int, int]:
+    """Resolve reservations a crash left behind: one whose voucher reached the chain is settled
+    with its transaction; one whose voucher expired unspent can never reach it and is removed
+    (its voucher was not used). Returns (settled, removed)."""
+    settled = removed = 0
+    with Session(ctx.engine) as session:
+        rows = session.exec(select(Redemption).where(Redemption.pending == True,  # noqa: E712
+                                                     Redemption.at < time.time() - older_than)).all()
+        if not rows:
+            return 0, 0
+        chain_now = ctx.chain.w3.eth.get_block("latest")["timestamp"]
+        for row in rows:
+            if ctx.chain.licensing.nonce_used(row.holder, row.nonce):
+                tx = _redeemed_tx(ctx, row.holder, row.nonce)
+                if tx is not None and settle(session, row.holder, row.nonce, tx):
+                    settled += 1
+            elif json.loads(row.record_json).get("voucher", {}).get("deadline", 0) < chain_now:
+                session.delete(row)
+                removed += 1
+        session.commit()
+    return settled, removed
+
+
+def _redeemed_tx(ctx: Context, holder: str, nonce: int) -> str | None:
+    logs = ctx.chain.licensing.contract.events.Redeemed().get_logs(
+        from_block=ctx.chain.book.deployed_at_block, argument_filters={"holder": holder})
+    return next((log["transactionHash"].to_0x_hex() for log in logs if log["args"]["nonce"] == nonce), None)
+
+
+def usage_record(voucher: Voucher, sig: bytes, holder: str, product_id: int, at: int, tx: str | None = None) -> dict:
+    """The usage record of one redemption. It carries the voucher and the holder's signature,
+    so anyone can check from the anchored batch alone that the holder authorised it."""
     record = {"kind": "redeem", "licence": f"0x{voucher.licence_id:064x}", "holder": holder, "product": product_id,
-              "nonce": voucher.nonce, "purpose": voucher.purpose.rstrip(b"\0").decode(errors="replace"),
-              "at": int(time.time())}
+              "nonce": voucher.nonce, "purpose": voucher.purpose.rstrip(b"\0").decode(errors="replace"), "at": at,
+              "voucher": {"licenceId": f"0x{voucher.licence_id:064x}", "nonce": voucher.nonce,
+                          "deadline": voucher.deadline, "purpose": "0x" + voucher.purpose.hex()},
+              "signature": "0x" + sig.hex()}
     if tx:
         record["tx"] = tx
+    return record
+
+
+def _canonical(record: dict) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def _usage_row(voucher: Voucher, sig: bytes, holder: str, product_id: int, pending: bool = False) -> UsageRow:
+    record = usage_record(voucher, sig, holder, product_id, int(time.time()))
     return UsageRow(licence_id=record["licence"], holder=holder, nonce=voucher.nonce, purpose=record["purpose"],
-                    on_chain_tx=tx, at=record["at"], record_json=json.dumps(record, sort_keys=True, separators=(",", ":")))
+                    on_chain_tx=None, at=record["at"], record_json=_canonical(record), pending=pending)
 
 
 def _write(ctx: Context, row: UsageRow) -> int:
@@ -208,20 +315,20 @@ def _write(ctx: Context, row: UsageRow) -> int:
     return result
 
 
-def _record(ctx: Context, voucher: Voucher, holder: str, product_id: int, tx: str | None) -> int:
+def _record(ctx: Context, row: UsageRow) -> int:
     """Write the usage record, committed before this returns; its (holder, nonce) uniqueness
     burns the voucher off chain."""
-    row = _usage_row(voucher, holder, product_id, tx)
     try:
         if ctx.recorder is not None and ctx.recorder.running:
             return ctx.recorder.record_sync(row)
         return _write(ctx, row)
     except Replayed:
-        raise Conflict("this voucher was already redeemed (replayed nonce): sign a new one") from None
+        raise Conflict(REPLAYED) from None
 
 
-def delivery_for(ctx: Context, session: Session | None, product_id: int, holder: str, redemption_id: int | None) -> dict:
-    what = _deliverable(ctx, session, product_id)
+def delivery_for(ctx: Context, session: Session | None, product_id: int, holder: str, redemption_id: int | None,
+                 what: dict[str, Any] | None = None) -> dict:
+    what = what or _deliverable(ctx, session, product_id)
     token = tokens.issue(ctx.secret, DELIVERY, ctx.settings.signed_url_ttl_seconds, cid=what["cid"], product=product_id,
                          holder=holder, redemption=redemption_id, mode=what["mode"])
     out: dict[str, Any] = {"product_id": product_id, "certificate_id": what["certificate_id"], "mode": what["mode"],
@@ -230,43 +337,64 @@ def delivery_for(ctx: Context, session: Session | None, product_id: int, holder:
     if what["envelope"] is not None and what["mode"] != "remote-run":  # an application's bundle stays here
         content_key = unwrap_key(bytes.fromhex(what["envelope"]), ctx.operator.key)
         with _session(ctx, session) as s:
-            out["wrapped_key"] = wrap_key(content_key, member_public_key(s, holder)).hex()
+            out["wrapped_key"] = wrap_key(content_key, _holder_public_key(s, holder)).hex()
     if what["mode"] == "remote-run":
         out["run_url"] = f"/delivery/{token}/run"
     return out
 
 
+def _holder_public_key(session: Session, holder: str) -> str:
+    """The key the content key is wrapped to: learnt at sign-in, kept in the database, so
+    checked against the holder's address (a swapped row would hand the key to someone else)."""
+    key = member_public_key(session, holder)
+    raw = bytes.fromhex(key.removeprefix("0x"))
+    raw = raw[1:] if len(raw) == 65 else raw
+    if Web3.to_checksum_address(Web3.keccak(raw)[-20:]) != holder:
+        raise Unavailable(f"the public key the index holds for {holder} is not that wallet's: sign in again")
+    return key
+
+
+def _cached_deliverable(ctx: Context, product_id: int) -> dict[str, Any] | None:
+    value = ctx.indexer.products.get(product_id) if ctx.indexer else MISSING
+    return None if value is MISSING else value
+
+
 def _deliverable(ctx: Context, session: Session | None, product_id: int) -> dict[str, Any]:
-    """What a product delivers now; cached per index generation, since only chain events change it."""
-    generation = ctx.indexer.generation if ctx.indexer else -1
-    if generation >= 0:
-        what = ctx.delivery_cache.get(product_id, generation)
-        if what is not None:
-            return what
+    """What a product delivers now, read from the chain (cached until a product event)."""
+    if ctx.indexer is None:
+        return _deliverable_from_chain(ctx, session, product_id)
+    return ctx.indexer.products.get_or_fetch(product_id, lambda: _deliverable_from_chain(ctx, session, product_id))
+
+
+def _deliverable_from_chain(ctx: Context, session: Session | None, product_id: int) -> dict[str, Any]:
+    """The newest version that has been on the shelf (a pending new version is not delivered):
+    its CID and sha-256 from the chain; its sharing mode from the index's metadata, accepted
+    only if it hashes to the certificate's on-chain metadata hash."""
+    products = ctx.chain.products
+    try:
+        history = products.history(product_id)
+    except ContractRevert:
+        history = []
+    if not history:
+        raise NotFound(f"unknown product {product_id}")
+    cert = next((c for c in map(products.certificate, reversed(history))
+                 if c.status in (Status.ON_SHELF, Status.OFF_SHELF)), None)
+    if cert is None:
+        raise NotFound("no approved version of this product exists yet")
+    listing = products.registration(cert.id, from_block=ctx.chain.book.deployed_at_block)["listing"]
+    cid = str(cid_from_bytes(listing.cid))
     with _session(ctx, session) as s:
-        product = s.get(Product, product_id)
-        if product is None or not product.latest_certificate:
+        row = s.get(Certificate, cert.id)
+        if row is None:
             raise NotFound(f"product {product_id} is not in the index yet: retry in a moment")
-        cert = _deliverable_certificate(s, product)
-        upload = s.get(Upload, cert.cid)
-        what = {"certificate_id": cert.id, "cid": cert.cid, "sha256": cert.sha256, "mode": product.sharing_mode,
-                "envelope": upload.key_envelope if upload and upload.encrypted else None}
-    if generation >= 0:
-        ctx.delivery_cache.put(product_id, generation, what)
-    return what
-
-
-def _deliverable_certificate(session: Session, product: Product) -> Certificate:
-    """The newest version that has been on the shelf (a pending new version is not delivered)."""
-    cert_id = product.latest_certificate
-    while cert_id:
-        cert = session.get(Certificate, cert_id)
-        if cert is None:
-            break
-        if cert.status in ("on-shelf", "off-shelf"):
-            return cert
-        cert_id = cert.previous
-    raise NotFound("no approved version of this product exists yet")
+        metadata = json.loads(row.metadata_json)
+        if hashlib.sha256(_canonical(metadata).encode()).digest() != listing.metadata_hash:
+            raise Unavailable(f"the index's metadata of certificate {cert.id} does not match its on-chain hash: "
+                              "the operator must repair the index (gridmart audit consistency)")
+        upload = s.get(Upload, cid)
+        envelope = upload.key_envelope if upload and upload.encrypted else None
+    return {"certificate_id": cert.id, "cid": cid, "sha256": cert.sha256.hex(),
+            "mode": metadata.get("sharing_mode", "download"), "envelope": envelope}
 
 
 def open_delivery(ctx: Context, token: str) -> dict[str, Any]:

@@ -5,7 +5,8 @@ index), then anchored; if the process dies in between, the next flush finds the 
 chain (BatchAnchored is indexed by root) or anchors that same batch again. (A batch fixed by
 the same call is sent without that look-up: its root did not exist before.)
 
-Records arrive committed (services.recorder); `drain` anchors every full batch waiting, and
+Records arrive committed (services.recorder); a reservation of the per-use path (``pending``)
+is anchored only once settled (services.redemption). `drain` anchors every full batch waiting, and
 the app wakes it as soon as a batch is full (GRIDMART_ANCHOR_BATCH_SIZE), besides every
 GRIDMART_ANCHOR_INTERVAL_SECONDS.
 """
@@ -19,6 +20,7 @@ from ledger_node.merkle import MerkleTree, leaf_hash
 
 from ..db import placeholder
 from ..models import Redemption
+from . import redemption
 from .context import Context
 
 
@@ -27,6 +29,7 @@ def drain(ctx: Context, partial: bool = True, max_batches: int = 100) -> int:
     at a sustained rate above batch size / interval, one batch per interval would fall ever
     further behind. Returns how many batches were anchored."""
     limit, done = ctx.settings.anchor_batch_size, 0
+    redemption.settle_reservations(ctx)
     while done < max_batches:
         batch_id, count = _flush(ctx, limit, full_only=not partial)
         if batch_id is None:
@@ -57,7 +60,8 @@ def _flush(ctx: Context, limit: int, full_only: bool = False) -> tuple[int | Non
                 rows = cur.fetchall()
                 batch_id = _anchored_batch(ctx, root)
             else:
-                cur.execute(f"SELECT id, at, record_json FROM {table} WHERE batch_id IS NULL ORDER BY id LIMIT {int(limit)}")
+                cur.execute(f"SELECT id, at, record_json FROM {table} WHERE batch_id IS NULL AND NOT pending "
+                            f"ORDER BY id LIMIT {int(limit)}")
                 rows = cur.fetchall()
                 if not rows or (full_only and len(rows) < limit):
                     return None, 0

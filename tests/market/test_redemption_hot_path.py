@@ -23,7 +23,8 @@ from ledger_node.content.embedded import EmbeddedStore
 from ledger_node.merkle import MerkleTree, leaf_hash
 from marketplace.db import make_engine
 from marketplace.services import usage
-from marketplace.services.context import Context, GenerationCache
+from marketplace.services.chain_facts import MISSING, FactCache
+from marketplace.services.context import Context
 from marketplace.services.recorder import MAX_NONCE, Recorder, Replayed, UsageRow, insert_rows
 from marketplace.settings import MarketplaceSettings
 
@@ -144,14 +145,18 @@ def test_every_acknowledged_row_survives_a_kill(tmp_path):
     assert len(set(stored.values())) == len(stored)  # no (holder, nonce) twice
 
 
-def test_generation_cache_never_keeps_an_older_generation():
-    cache = GenerationCache()
-    cache.put("k", 5, "v5")
-    assert cache.get("k", 5) == "v5" and cache.get("k", 6) is None
-    cache.put("k", 4, "stale")  # read under an older generation: not kept
-    assert cache.get("k", 5) == "v5" and cache.get("k", 4) is None
-    cache.put("other", 6, "v6")  # the generation moved on: the older entries go
-    assert cache.get("k", 6) is None and cache.get("k", 5) is None and cache.get("other", 6) == "v6"
+def test_fact_cache_never_keeps_a_value_read_across_an_eviction():
+    cache = FactCache()
+    epoch = cache.epoch
+    cache.put("k", "v", epoch)
+    assert cache.get("k") == "v" and cache.get("other") is MISSING
+    before = cache.epoch  # a reader fetches "other" from the chain while the indexer evicts it
+    cache.evict(["other"])
+    cache.put("other", "stale", before)
+    assert cache.get("other") is MISSING and cache.get("k") == "v"  # unrelated facts stay
+    cache.evict(["k"])
+    assert cache.get("k") is MISSING
+    assert cache.get_or_fetch("k", lambda: "v2") == "v2" and cache.get("k") == "v2"
 
 
 # ------------------------------------------------------------------ over HTTP
@@ -200,7 +205,8 @@ def test_time_plan_checks_on_the_hot_path(market, client, unit, tmp_path, gm):
     # someone else's signature on the holder's licence
     _, as_other = unit(("subscriber",), "other")
     assert _post(url, as_other.sign_voucher(licence, nonce=3)).status_code == 400
-    assert _post(url, as_sub.sign_voucher(licence, nonce=MAX_NONCE + 1)).status_code == 400
+    too_big = _post(url, as_sub.sign_voucher(licence, nonce=MAX_NONCE + 1))  # the schema declares the range
+    assert too_big.status_code == 422 and "nonce" in too_big.json()["detail"]
     # a zero byte inside the purpose (it is stored as text): refused before anything is written
     zero = _post(url, {**as_sub.sign_voucher(licence, nonce=5), "purpose": "0x410042"})
     assert zero.status_code == 400 and "zero byte" in zero.json()["detail"]
