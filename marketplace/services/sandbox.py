@@ -167,7 +167,7 @@ def _environment(work: Path) -> dict[str, str]:
 
 def _command(iso: Isolation, args: list[str], work: Path, limits: Limits) -> list[str]:
     python = [sys.executable, "-I", *args]
-    rlimits = ["prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}",
+    rlimits = ["prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
                f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}",
                f"--nproc={limits.processes}", "--core=0", "--"]
     drop = ["setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
@@ -179,7 +179,9 @@ def _command(iso: Isolation, args: list[str], work: Path, limits: Limits) -> lis
     unshare = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--ipc", "--mount"]
     if not iso.as_nobody:
         unshare.insert(1, "--map-root-user")
-    return [*unshare, "sh", "-ec", _mount_script(work, expose=iso.as_nobody) + "exec " + shlex.join(inner)]
+    # sh stays PID 1 of the namespace (init ignores signals it has no handler for, so the run must
+    # not be init: the CPU limit's SIGXCPU would be lost) and exits with the run's status
+    return [*unshare, "sh", "-ec", _mount_script(work, expose=iso.as_nobody) + shlex.join(inner)]
 
 
 def _mount_script(work: Path, expose: bool) -> str:
