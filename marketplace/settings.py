@@ -27,6 +27,8 @@ class MarketplaceSettings(BaseSettings):
     wallet_password: str | None = None
     #: the largest upload (and audited artifact) a signed-in member may post
     max_upload_mb: int = 2048
+    #: the largest JSON request body (any endpoint)
+    max_json_kb: int = 1024
     #: the largest artifact an anonymous client may post to /audit/product/{id}/artifact (it is
     #: hashed as it arrives; larger ones: sign in, or audit locally with `gridmart audit product FILE`)
     audit_max_upload_mb: int = 64

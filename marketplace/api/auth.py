@@ -1,5 +1,5 @@
 """Sign-In with Ethereum. Nonce and login are public and rate-limited per client address
-(api/ratelimit.py); /auth/me needs a session."""
+(api/limits.py); /auth/me needs a session."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends

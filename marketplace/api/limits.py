@@ -1,5 +1,13 @@
-"""Per-client rate limits (token buckets, in process) on sign-in and on writes.
+"""Request limits: per-client rates (token buckets, in process) on sign-in and writes, and a
+cap on every request body.
 
+Bodies: a JSON body may be `max_json_kb` (a declared Content-Length over it is refused at
+once), any other `max_upload_mb` plus a MiB of multipart framing (a multipart upload is
+spooled to disk by the form parser before the route, and its login, runs); a body is refused
+as soon as it passes its cap. Routes that stream their own body with their own limit are
+left to it (SELF_LIMITED).
+
+Rates:
 Sign-in (POST /auth/nonce, /auth/login) is limited per client address: each call costs a
 signature check or a nonce row. Every other non-GET request is limited per signed-in member
 (a valid session token) or, without one, per client address. POST /redeem is exempt: each
@@ -16,7 +24,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..services import tokens
 from ..services.auth import SESSION
@@ -24,6 +33,10 @@ from ..services.auth import SESSION
 SIGN_IN = frozenset({"/auth/nonce", "/auth/login"})
 EXEMPT = frozenset({"/redeem"})
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: prefixes of routes that read and bound their body themselves
+SELF_LIMITED = ("/audit/product/", "/fl/")
+#: allowance for multipart boundaries and part headers on top of the upload limit
+FRAMING = 1 << 20
 #: buckets kept (least recently used dropped first: a dropped bucket starts full again)
 MAX_KEYS = 100_000
 
@@ -90,3 +103,35 @@ def _member(scope: Scope) -> str | None:
             except (tokens.TokenError, AttributeError, KeyError):
                 return None
     return None
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, *, max_json_bytes: int, max_other_bytes: int) -> None:
+        self.app = app
+        self.max_json, self.max_other = max_json_bytes, max_other_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(SELF_LIMITED):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        kind = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        is_json = kind == b"application/json" or kind.endswith(b"+json")
+        limit = self.max_json if is_json else self.max_other + FRAMING
+        message = (f"JSON request body over {limit // 1024} KiB (GRIDMART_MAX_JSON_KB)" if is_json
+                   else f"request body over {self.max_other >> 20} MiB (GRIDMART_MAX_UPLOAD_MB)")
+        declared = headers.get(b"content-length", b"")
+        if is_json and declared.isdigit() and int(declared) > limit:
+            await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            msg = await receive()
+            seen += len(msg.get("body", b""))
+            if seen > limit:
+                raise HTTPException(413, message)  # FastAPI re-raises it from body parsing: a 413
+            return msg
+
+        await self.app(scope, counted, send)

@@ -307,3 +307,19 @@ def test_access_log_redacts_delivery_tokens(make_market):
     delivery = [x for x in lines if "/delivery/" in x]
     assert len(delivery) == 2 and all("/delivery/<redacted>" in x for x in delivery), lines
     assert not any(token in x for x in lines)
+
+
+def test_request_bodies_are_bounded(market, client):  # noqa: F811
+    """A JSON body over max_json_kb is a 413 (declared or chunked); an upload over the upload
+    limit is refused while it is being read, before the route (and its login) runs."""
+    url, ctx = market
+    http = httpx.Client(base_url=url, timeout=60)
+    big = json.dumps({"bundle": "x" * (ctx.settings.max_json_kb * 1024)}).encode()
+    r = http.post("/audit/usage", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "GRIDMART_MAX_JSON_KB" in r.json()["detail"]
+    r = http.post("/audit/usage", content=_chunks(big, 64 * 1024), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "GRIDMART_MAX_JSON_KB" in r.json()["detail"]
+    over = (ctx.settings.max_upload_mb + 2) * MiB
+    r = http.post("/uploads", files={"file": ("big.bin", b"\0" * over)})  # anonymous
+    assert r.status_code == 413 and "GRIDMART_MAX_UPLOAD_MB" in r.json()["detail"]
+    assert http.post("/audit/usage", json={}).status_code == 400  # a small one is answered as before
