@@ -31,11 +31,11 @@ from fl_coordinator.service import TaskService
 TICK_SECONDS = 0.05
 MAX_WAIT_SECONDS = 30.0  # the longest a long poll is held
 #: request bodies are read whole (the signature covers their hash), so each route caps its size:
-#: small JSON requests, a task (its weights as JSON plus the public HE context), an update
+#: small JSON requests, a task (its weights as JSON plus the public HE context); an update's
+#: bound comes from its task's size (TaskService.max_update_bytes)
 MAX_JSON_BYTES = 1 << 20
 MAX_CONTEXT_BYTES = 16 << 20
 JSON_BYTES_PER_WEIGHT = 32
-MAX_UPDATE_BYTES = 1 << 30
 UINT16_MAX, UINT32_MAX = 2 ** 16 - 1, 2 ** 32 - 1
 TaskId = Annotated[str, PathParam(pattern=r"^0[xX][0-9a-fA-F]{64}$",
                                   description="0x + the sha-256 of the task certificate")]
@@ -226,7 +226,7 @@ def build_router() -> APIRouter:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
             raise Refused("send the encrypted update as the raw body (Content-Type: application/octet-stream) "
                           "with ?n_samples=", 415)
-        caller, update = await _verified(request, MAX_UPDATE_BYTES)
+        caller, update = await _verified(request, svc(request).max_update_bytes(task_id))
         rnd = await run_in_threadpool(svc(request).submit, task_id, round_no, caller, update, n_samples)
         return {"accepted": True, "round": round_no, "state": rnd.state}
 

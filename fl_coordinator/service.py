@@ -54,6 +54,9 @@ STORE_RETRY_SECONDS = 2.0
 #: the largest model a task may train (weights): the coordinator holds it, and every update's
 #: ciphertexts, in memory (1 M float64 weights: 8 MiB plain, ~250 CKKS ciphertexts per update)
 MAX_WEIGHTS = 1_000_000
+#: an update's size bound: a CKKS ciphertext (4,096 weights) is ~235 KB, ~57 bytes a weight,
+#: Paillier ~14, plain 8; the bound leaves room for any backend's framing
+UPDATE_BASE_BYTES, UPDATE_BYTES_PER_WEIGHT = 1 << 20, 128
 
 
 @dataclass
@@ -310,6 +313,10 @@ class TaskService:
             raise Refused(f"the model has {n} weights; this coordinator trains at most {self.max_weights}", 413)
         if n_weights != n:
             raise Refused(f"bad model: weight vector has {n_weights} values, the model needs {n}")
+
+    def max_update_bytes(self, task_id: str) -> int:
+        """The largest update body task `task_id` accepts (read before its signature is checked)."""
+        return UPDATE_BASE_BYTES + UPDATE_BYTES_PER_WEIGHT * self.task(task_id).n_params
 
     def create_task(self, owner: str, *, name: str, architecture: dict, initial_weights,
                     backend: str, public_context: bytes, rounds: int, min_partners: int,

@@ -422,3 +422,17 @@ def test_task_size_capped_before_the_model_is_built(live_service, wallets):
                      b"Content-Length: %d\r\n\r\n{" % (1 << 40))
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 413") and b"request body over" in answer, answer
+
+
+def test_update_body_bounded_by_its_task(live_service, wallets, ckks_keys):
+    """An update far larger than the task's model can need is refused before it is read whole."""
+    url, svc = live_service
+    _, task, (a, *_), model = _setup(url, wallets, ckks_keys)
+    tid = task["task_id"]
+    limit = svc.max_update_bytes(tid)
+    assert len(ckks_keys.encrypt(np.ones(model.n_params))) < limit
+    path = f"/fl/tasks/{tid}/rounds/1/update?n_samples=10"
+    body = b"\0" * (limit + 1)
+    r = httpx.post(url + path, content=body, headers={**sign_request(a.key, "POST", path, body),
+                                                       "Content-Type": "application/octet-stream"})
+    assert r.status_code == 413 and "request body over" in r.json()["detail"]
