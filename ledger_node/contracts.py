@@ -46,6 +46,17 @@ class Status(IntEnum):
     OFF_SHELF = 3
 
 
+class ProposalStatus(IntEnum):
+    """ConsortiumCouncil.OperationStatus: where an admin proposal stands."""
+
+    NONE = 0
+    PENDING = 1  # collecting approvals
+    WAITING = 2  # scheduled on the timelock, delay not over
+    READY = 3
+    EXECUTED = 4
+    CANCELLED = 5
+
+
 class PlanKind(IntEnum):
     PER_USE = 0
     WEEK = 1
@@ -136,6 +147,14 @@ class ContractClient:
         if self.sender is None:
             raise RuntimeError(f"{self.name} client is read-only: connect it with an account")
         return self.sender.send(getattr(self.contract.functions, fn_name)(*args), gas=gas)
+
+    def encode(self, fn_name: str, *args: Any) -> bytes:
+        """Calldata of `fn_name(*args)` on this contract, e.g. for a council proposal."""
+        return bytes.fromhex(getattr(self.contract.functions, fn_name)(*args)._encode_transaction_data()[2:])
+
+    def has_role(self, role_name: str, account: str) -> bool:
+        """Whether `account` holds the role named by the constant `role_name` (e.g. "DEFAULT_ADMIN_ROLE")."""
+        return self._call("hasRole", self._call(role_name), account)
 
     def events(self, receipt: TxReceipt, event: str) -> list[dict]:
         """Decoded `event` logs of this contract in `receipt`."""
@@ -333,6 +352,54 @@ class UsageAnchorClient(ContractClient):
         return self._call("verify", batch_id, leaf, proof)
 
 
+class TimelockClient(ContractClient):
+    """The timelock holding every contract's DEFAULT_ADMIN_ROLE (OpenZeppelin TimelockController)."""
+
+    name = "GridMartTimelock"
+
+    def min_delay(self) -> int:
+        return self._call("getMinDelay")
+
+    def ready_at(self, operation_id: bytes) -> int:
+        """When the operation becomes executable (0 unknown or cancelled, 1 executed)."""
+        return self._call("getTimestamp", operation_id)
+
+
+class CouncilClient(ContractClient):
+    """The M-of-N consortium council: the timelock's only proposer and canceller."""
+
+    name = "ConsortiumCouncil"
+
+    def propose(self, target: str, data: bytes, value: int = 0, salt: bytes = b"\0" * 32) -> tuple[bytes, TxReceipt]:
+        receipt = self._send("propose", Web3.to_checksum_address(target), value, data, salt)
+        return self.events(receipt, "Proposed")[0]["id"], receipt
+
+    def approve(self, proposal_id: bytes) -> TxReceipt:
+        return self._send("approve", proposal_id)
+
+    def cancel(self, proposal_id: bytes) -> TxReceipt:
+        return self._send("cancel", proposal_id)
+
+    def execute(self, proposal_id: bytes) -> TxReceipt:
+        return self._send("execute", proposal_id)
+
+    def status(self, proposal_id: bytes) -> ProposalStatus:
+        return ProposalStatus(self._call("state", proposal_id))
+
+    def proposal(self, proposal_id: bytes) -> dict[str, Any]:
+        (target, _state, value, salt, data), approvals = self._call("proposal", proposal_id)
+        return {"target": target, "value": value, "salt": salt, "data": data, "approvals": approvals}
+
+    def members(self) -> list[str]:
+        return list(self._call("members"))
+
+    def threshold(self) -> int:
+        return self._call("threshold")
+
+    def is_member(self, account: str) -> bool:
+        return self._call("isMember", account)
+
+
 class GridMart:
     """All GridMart contract clients, signing as `account` (or read-only without one)."""
 
@@ -348,6 +415,13 @@ class GridMart:
         self.licensing = LicensingClient(w3, book.addresses["Licensing"], sender)
         self.federated = FederatedRegistryClient(w3, book.addresses["FederatedRegistry"], sender)
         self.usage = UsageAnchorClient(w3, book.addresses["UsageAnchor"], sender)
+        self.timelock = TimelockClient(w3, book.addresses["GridMartTimelock"], sender)
+        self.council = CouncilClient(w3, book.addresses["ConsortiumCouncil"], sender)
+
+    def contracts(self) -> list[ContractClient]:
+        """Every deployed contract's client: the six GridMart contracts, then the timelock and council."""
+        return [self.points, self.members, self.products, self.licensing, self.federated, self.usage,
+                self.timelock, self.council]
 
     def as_account(self, account: LocalAccount) -> "GridMart":
         """The same contracts, signing as another account."""

@@ -11,7 +11,7 @@ from eth_account import Account
 
 from ledger_node.compiler import CONTRACT_NAMES, REPO_ROOT, compile_contracts, strip_metadata
 from ledger_node.config import get_settings
-from ledger_node.deploy import AddressBook, deploy
+from ledger_node.deploy import GOVERNANCE_NAMES, AddressBook, deploy
 from ledger_node.devnet import Devnet, free_port, rpc_ready
 from eth_account._utils.encode_typed_data.encoding_and_hashing import hash_domain
 
@@ -24,7 +24,7 @@ def test_py_solc_x_and_hardhat_compile_the_same_runtime_code():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     artifacts = REPO_ROOT / ".gridmart" / "hardhat" / "artifacts" / "contracts"
-    for name in CONTRACT_NAMES:
+    for name in CONTRACT_NAMES + GOVERNANCE_NAMES:
         hardhat = json.loads((artifacts / f"{name}.sol" / f"{name}.json").read_text())
         assert strip_metadata(hardhat["deployedBytecode"]) == strip_metadata(ours[name].deployed_bytecode), name
         assert len(ours[name].deployed_bytecode) > 1000
