@@ -51,7 +51,7 @@ class CreateTask(BaseModel):
     public_context: str  # base64
     rounds: int = Field(ge=1, le=10_000)
     min_partners: int = Field(ge=1, le=10_000)
-    round_seconds: float = Field(gt=0, le=7 * 86400)
+    round_seconds: float = Field(gt=0, le=30 * 86400)
     training: dict = Field(default_factory=dict)
     dp: dict | None = None
     seed: int = Field(0, ge=0, le=UINT32_MAX)
