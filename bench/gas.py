@@ -38,7 +38,8 @@ def main() -> None:
     try:
         w3 = connect(net.url)
         op = Account.create()
-        book, _ = deploy(w3, op)
+        council = [Account.create() for _ in range(3)]
+        book, _ = deploy(w3, op, council=[c.address for c in council], threshold=2, delay=3600)
         gm = GridMart(w3, book, op)
         now = lambda: w3.eth.get_block("latest")["timestamp"]  # noqa: E731
 
@@ -102,6 +103,15 @@ def main() -> None:
         gas["record_round_10_partners_next"] = gm.federated.record_round(task_id, 2, cid, addrs, [100] * 10, [1000] * 10)["gasUsed"]
         final, _ = register(kind=Kind.TOOL, previous=product2)
         gas["finalize_fl_task_10_partners"] = as_pub.federated.finalize(task_id, final)["gasUsed"]
+
+        # an admin action: propose (1st approval), 2nd approval schedules it, anyone executes after the delay
+        c1, c2 = gm.as_account(council[0]), gm.as_account(council[1])
+        pid, r = c1.council.propose(gm.licensing.address, gm.licensing.encode("setFeeRecipient", op.address))
+        gas["council_propose"] = r["gasUsed"]
+        gas["council_approve_and_schedule"] = c2.council.approve(pid)["gasUsed"]
+        w3.provider.make_request("evm_increaseTime", [3601])
+        w3.provider.make_request("evm_mine", [])
+        gas["council_execute_after_delay"] = gm.council.execute(pid)["gasUsed"]
 
         tree = MerkleTree.from_records([{"n": i} for i in range(1000)])
         _, r = gm.usage.anchor(tree.root, 1000, now() - 60, now())

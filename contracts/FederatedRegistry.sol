@@ -18,8 +18,6 @@ contract FederatedRegistry is AccessControl {
     /// @notice Records rounds (the FL coordinator service).
     bytes32 public constant COORDINATOR_ROLE = keccak256("COORDINATOR_ROLE");
     uint16 public constant TOTAL_BPS = 10_000;
-    /// @dev Transient-storage namespace of the per-round duplicate check.
-    bytes32 private constant _ROUND_MARK = keccak256("gridmart.FederatedRegistry.roundMark");
 
     enum TaskStatus {
         None,
@@ -225,7 +223,8 @@ contract FederatedRegistry is AccessControl {
     }
 
     /// @dev Duplicates are caught with a transient (EIP-1153) mark per partner, cleared before
-    /// returning: O(n) and no storage written.
+    /// returning: O(n) and no storage written. The mark's slot is the partner's address (this is
+    /// the contract's only use of transient storage).
     function _addShares(uint256 taskId, address[] calldata partners, uint16[] calldata sharesBps) private {
         mapping(address => uint256) storage bpsOf = _partnerBps[taskId];
         uint256 total;
@@ -245,17 +244,15 @@ contract FederatedRegistry is AccessControl {
 
     /// @dev Sets the transient mark of `partner`; true if it was already set.
     function _markOnce(address partner) private returns (bool seen) {
-        bytes32 slot = keccak256(abi.encode(_ROUND_MARK, partner));
         assembly ("memory-safe") {
-            seen := tload(slot)
-            tstore(slot, 1)
+            seen := tload(partner)
+            tstore(partner, 1)
         }
     }
 
     function _clearMark(address partner) private {
-        bytes32 slot = keccak256(abi.encode(_ROUND_MARK, partner));
         assembly ("memory-safe") {
-            tstore(slot, 0)
+            tstore(partner, 0)
         }
     }
 

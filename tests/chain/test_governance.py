@@ -5,6 +5,7 @@ One devnet for the module (the tests move its clock, which survives evm_revert);
 proposes with its own salt, so the order of the tests does not matter."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -45,7 +46,7 @@ def gov(tmp_path_factory) -> Iterator[dict]:
         council = [Account.create() for _ in range(3)]
         book, _ = deploy(w3, operator, directory=folder, council=[c.address for c in council], threshold=2, delay=DELAY)
         gm = GridMart(w3, book, operator)
-        yield {"gm": gm, "council": [gm.as_account(c) for c in council], "w3": w3}
+        yield {"gm": gm, "council": [gm.as_account(c) for c in council], "w3": w3, "folder": folder}
     finally:
         net.stop()
 
@@ -222,3 +223,51 @@ def test_deploy_refuses_a_council_that_would_give_the_service_admin_power(gov, t
     with pytest.raises(ConfigError, match="twice"):
         deploy(w3, operator, directory=tmp_path, council=[others[0], others[0]], threshold=1)
     assert set(CONTRACT_NAMES) <= set(gov["gm"].book.addresses)
+
+
+@pytest.fixture
+def cli_env(gov, monkeypatch, tmp_path):
+    """The council CLI pointed at this module's chain and book, with two council members' keystores."""
+    from ledger_node.wallets import create_wallet
+
+    gm = gov["gm"]
+    monkeypatch.setenv("GRIDMART_RPC_URL", gm.w3.provider.endpoint_uri)
+    monkeypatch.setenv("GRIDMART_DEPLOYMENTS_DIR", str(gov["folder"]))
+    monkeypatch.setenv("GRIDMART_WALLET_PASSWORD", "council-test")
+    names = []
+    for member in gov["council"][:2]:
+        name = f"gov-{tmp_path.name}-{len(names)}"
+        create_wallet(name, "council-test", member.account.key)
+        names.append(name)
+    get_settings.cache_clear()
+    yield names
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_council_cli_proposes_approves_and_executes(gov, cli_env):
+    from typer.testing import CliRunner
+
+    from marketplace.cli.council import app
+
+    gm, runner = gov["gm"], CliRunner()
+    new_key = Account.create().address
+    out = runner.invoke(app, ["propose", "UsageAnchor", "grantRole", "ANCHOR_ROLE", new_key, "-w", cli_env[0], "--json"])
+    assert out.exit_code == 0, out.output
+    info = json.loads(out.output)
+    assert info["status"] == "pending" and info["approvals"] == 1
+    pid = info["id"]
+    out = runner.invoke(app, ["approve", pid, "-w", cli_env[0]])
+    assert out.exit_code == 1 and "already approved" in str(out.exception)
+    out = runner.invoke(app, ["approve", pid, "-w", cli_env[1]])
+    assert out.exit_code == 0 and "scheduled: executable from" in out.output, out.output
+    out = runner.invoke(app, ["execute", pid, "-w", cli_env[1]])
+    assert out.exit_code == 1 and "delay is not over" in str(out.exception)
+    increase_time(gov["w3"], DELAY + 1)
+    out = runner.invoke(app, ["execute", pid, "-w", cli_env[1], "--json"])
+    assert out.exit_code == 0 and json.loads(out.output)["status"] == "executed", out.output
+    assert gm.usage.has_role("ANCHOR_ROLE", new_key)
+    out = runner.invoke(app, ["status"])
+    assert out.exit_code == 0 and gm.council.address in out.output and "2 of " in out.output
+    out = runner.invoke(app, ["propose", "Licensing", "setFeeRecipient", "-w", cli_env[0]])
+    assert out.exit_code != 0 and "takes 1 argument" in out.output
