@@ -40,7 +40,7 @@ class TestWallet:
         if method in ("eth_requestAccounts", "eth_accounts"):
             return {"result": [self.account.address]}
         if method in self.unsupported or method not in ("personal_sign", "eth_signTypedData_v4", "eth_signTransaction",
-                                                        "eth_sendTransaction"):
+                                                        "eth_sendTransaction", "eth_call"):
             return {"error": {"code": 4200, "message": f"{method} is not supported"}}
         if self.reject_next:
             self.reject_next = False
@@ -62,6 +62,10 @@ class TestWallet:
         self._own(tx.pop("from"))
         tx = {k: int(v, 16) if k in QUANTITIES else v for k, v in tx.items()}
         return self.account.sign_transaction(tx).raw_transaction.to_0x_hex()
+
+    def eth_call(self, call: dict[str, Any], block: str = "latest") -> str:
+        """A read-only call on the wallet's node, as MetaMask answers it (the page checks certificates this way)."""
+        return self.w3.eth.call({"to": call["to"], "data": call["data"]}, block).to_0x_hex()
 
     def eth_sendTransaction(self, tx: dict[str, Any]) -> str:
         return self.w3.eth.send_raw_transaction(self.eth_signTransaction(tx)).to_0x_hex()

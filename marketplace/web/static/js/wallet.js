@@ -76,3 +76,8 @@ export function bytes32(text) {
   if (h.length > 64) throw new WalletError("the purpose must fit in 32 bytes");
   return "0x" + h.padEnd(64, "0");
 }
+
+// A read-only contract call on the wallet's own node (the page does not take the marketplace's word)
+export function ethCall(to, data) {
+  return call("eth_call", [{ to, data }, "latest"]);
+}

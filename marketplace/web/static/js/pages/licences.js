@@ -2,6 +2,7 @@
 import { api, getConfig, runWith } from "../api.js";
 import { busy, el, header, requireSignIn, showError, showInfo, table, when } from "../ui.js";
 import { unzip } from "../unzip.js";
+import { verifiedDownload } from "../verify.js";
 import { bytes32, signTypedData } from "../wallet.js";
 
 header();
@@ -64,10 +65,19 @@ function showDelivery(lic, d) {
   if (d.run_url) {
     parts.push(el("p", {}, `This application runs at the marketplace: the link works for ${d.expires_in} s.`),
       runForm(d.run_url));
-  } else {
-    parts.push(el("p", {}, el("a", { id: "download", href: d.url, download: d.cid },
-      d.encrypted ? "Download (encrypted)" : "Download"),
+  } else if (d.encrypted) {
+    parts.push(el("p", {}, el("a", { id: "download", href: d.url, download: d.cid }, "Download (encrypted)"),
     ` — the link works for ${d.expires_in} s. SHA-256 of the content: `, el("code", {}, d.sha256), "."));
+  } else {
+    const button = el("button", { id: "verify-download", type: "button" }, "Download and verify");
+    const result = el("p", { id: "verify-result" });
+    button.addEventListener("click", () => busy(button, async () => {
+      const got = await verifiedDownload(d, lic.product_id);
+      result.replaceChildren(el("a", { id: "download", href: URL.createObjectURL(got.blob), download: d.cid },
+        "Save the verified file"), ` — SHA-256 ${got.sha256} matches ${got.source}.`);
+    }));
+    parts.push(el("p", {}, button, ` — the link works for ${d.expires_in} s; the bytes are checked against the ` +
+      "certificate on chain before you can save them."), result);
   }
   if (d.encrypted && !d.run_url) {
     parts.push(el("p", {}, "This product is encrypted (AES-256-GCM). Its content key, wrapped to your wallet's " +
