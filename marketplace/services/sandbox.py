@@ -12,7 +12,8 @@ the API process (it holds the operator key, the session secret and every content
 * when the server runs as root: uid/gid 65534 (``nobody``) with no groups, no
   capabilities and no-new-privs (``setpriv``), the work folder chowned to it;
 * where the kernel allows (``unshare``): new network (no interface but a down loopback),
-  PID (every process dies with the run), IPC and mount namespaces; in the mount namespace
+  PID (every process dies with the run; a fresh /proc shows no other process, so not the
+  server's memory or environment), IPC and mount namespaces; in the mount namespace
   the data folder GRIDMART_HOME is covered by an empty tmpfs, and a folder closed to
   others that holds the interpreter (pyenv under /root) is replaced by a tmpfs exposing
   only the interpreter. Without unshare the run falls back to the uid and limits alone.
@@ -90,7 +91,7 @@ def remove_workdir(work: Path) -> None:
 @lru_cache
 def isolation() -> Isolation:
     as_nobody = os.geteuid() == 0
-    probe = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--ipc", "--mount", "true"]
+    probe = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--ipc", "--mount", "--mount-proc", "true"]
     if not as_nobody:
         probe.insert(1, "--map-root-user")
     try:
@@ -176,7 +177,7 @@ def _command(iso: Isolation, args: list[str], work: Path, limits: Limits) -> lis
     inner = [*drop, "--", *rlimits, *python]
     if not iso.namespaces:
         return inner
-    unshare = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--ipc", "--mount"]
+    unshare = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--ipc", "--mount", "--mount-proc"]
     if not iso.as_nobody:
         unshare.insert(1, "--map-root-user")
     # sh stays PID 1 of the namespace (init ignores signals it has no handler for, so the run must
