@@ -77,3 +77,15 @@ def test_bytes_that_fail_the_certificate_are_not_offered(open_as, site, operator
     page.get_by_role("button", name="Download and verify").click()
     expect(message(page)).to_contain_text("cut short")
     expect(page.locator("#download")).to_have_count(0)
+
+
+def test_a_product_whose_row_was_edited_is_flagged_and_not_sold(open_as, site, operator, tmp_path):
+    subscriber, listing, _ = plain_product(site, operator, tmp_path)
+    with site[1].engine.begin() as conn:
+        conn.execute(text("UPDATE product SET title = 'Forged title' WHERE id = :p"), {"p": listing["product_id"]})
+    page, _ = open_as(subscriber)
+    sign_in(page, f"/web/product.html?id={listing['product_id']}")
+    expect(page.locator("#not-verified")).to_contain_text("title differs from the certified metadata")
+    expect(page.get_by_role("button", name="Buy with points")).to_have_count(0)
+    page.goto("/")
+    expect(page.get_by_text("Forged title")).to_have_count(0)

@@ -111,10 +111,14 @@ async function render() {
     dl([["Kind", `${p.kind} product`], ["Sharing mode", p.sharing_mode], ["Status", p.status],
       ["Tags", p.tags.join(", ") || "—"], ["Licence terms", p.licence_terms || "—"]]),
     plans(p)];
+  if (!p.verified) {
+    parts.unshift(el("p", { id: "not-verified", class: "failed" }, "Warning: what this page shows does not match " +
+      `the certificate on chain (${p.problems.join("; ")}). Do not rely on it; the operator must repair the index.`));
+  }
   if (p.status !== "on-shelf") {
     parts.push(el("p", { id: "not-on-sale", class: "note" }, `This product is ${p.status === "pending" ?
       "waiting for the operator's approval" : "off the shelf"}: it cannot be bought now.`));
-  } else if (s && p.plans.length) parts.push(await buyBox(p, s));
+  } else if (s && p.plans.length && p.verified) parts.push(await buyBox(p, s));
   if (s && s.address.toLowerCase() === p.publisher.toLowerCase()) parts.push(pricingBox(p, s));
   if (!s) parts.push(el("p", {}, el("a", { href: signInLink() }, "Sign in"), " to buy."));
   if (latest) parts.push(certificate(latest));
