@@ -55,7 +55,10 @@ def tenseal_public_bytes(public_bytes: bytes) -> bytes:
 
 
 def _public_context(public_bytes: bytes) -> ts.Context:
-    ctx = ts.context_from(tenseal_public_bytes(public_bytes))
+    try:
+        ctx = ts.context_from(tenseal_public_bytes(public_bytes))
+    except (ValueError, RuntimeError, TypeError) as exc:  # SEAL's parser: "failed to parse stream", "I/O error"
+        raise HEError(f"public_context is not a serialized CKKS (TenSEAL) public context ({exc})") from None
     if ctx.is_private():
         raise HEError("HE context includes a secret key; upload the public context only")
     ctx.auto_rescale = False
