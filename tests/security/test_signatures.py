@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 import httpx
-import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 
@@ -35,8 +34,6 @@ from ledger_node import typed_data
 from ledger_node.typed_data import SECP256K1_N
 from marketplace.services import tokens
 from marketplace.services.siwe import SiweMessage
-
-from .conftest import sign_in
 
 MIN_CASES = 250  # per entry point: four of them make the >= 1,000 of issue #21
 RNG = random.Random(21)
