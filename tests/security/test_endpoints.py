@@ -273,6 +273,7 @@ def test_member_status_and_roles_come_from_the_chain(market, client, unit, tmp_p
         as_member.upload(f)
     assert err.value.status == 403 and "not an active member" in err.value.detail
     other, as_sub = unit(("subscriber",))
+    ctx.indexer.sync()
     with Session(ctx.engine) as s:  # ... or grants a role
         row = s.get(Member, other.address)
         row.roles = 0xFF
