@@ -33,7 +33,8 @@ class MarketplaceSettings(BaseSettings):
     #: hashed as it arrives; larger ones: sign in, or audit locally with `gridmart audit product FILE`)
     audit_max_upload_mb: int = 64
     #: how long a delivery link (a bearer URL) can be opened; a download already started goes on
-    signed_url_ttl_seconds: int = 60
+    #: (docs/marketplace.md: why 300 s)
+    signed_url_ttl_seconds: int = 300
     #: per client address: sign-in calls (POST /auth/nonce, /auth/login), refilled per second, and burst
     rate_limit_signin_per_second: float = 20.0
     rate_limit_signin_burst: int = 200
