@@ -9,8 +9,9 @@ left to it (SELF_LIMITED).
 
 Rates:
 Sign-in (POST /auth/nonce, /auth/login) is limited per client address: each call costs a
-signature check or a nonce row. Every other non-GET request is limited per signed-in member
-(a valid session token) or, without one, per client address. POST /redeem is exempt: each
+signature check or a nonce row. Every other non-GET request, and every /audit/ read (each
+replays chain events: ~0.25 s of work), is limited per signed-in member (a valid session
+token) or, without one, per client address. POST /redeem is exempt: each
 redemption needs a holder's signed voucher with a fresh nonce, bench/redeem.py drives it at
 its target rate from one address, and a per-address bucket would throttle a whole site behind
 one NAT. The client address is the connection's (uvicorn --proxy-headers makes it the
@@ -33,6 +34,8 @@ from ..services.auth import SESSION
 SIGN_IN = frozenset({"/auth/nonce", "/auth/login"})
 EXEMPT = frozenset({"/redeem"})
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: reads that cost like writes
+COSTLY_READS = "/audit/"
 #: prefixes of routes that read and bound their body themselves
 SELF_LIMITED = ("/audit/product/", "/fl/")
 #: allowance for multipart boundaries and part headers on top of the upload limit
@@ -82,8 +85,8 @@ class RateLimit:
             wait, what = 0.0, ""
             if path in SIGN_IN and method == "POST":
                 wait, what = self.sign_in.take(client), "sign-in attempts"
-            elif method not in READS and path not in EXEMPT:
-                wait, what = self.writes.take(_member(scope) or client), "write requests"
+            elif (method not in READS and path not in EXEMPT) or path.startswith(COSTLY_READS):
+                wait, what = self.writes.take(_member(scope) or client), "write or audit requests"
             if wait:
                 retry = max(1, math.ceil(min(wait, 3600)))
                 response = JSONResponse({"detail": f"too many {what} from this client: retry in {retry} s"},

@@ -216,8 +216,9 @@ def test_rate_limits_on_sign_in_and_writes(make_market, operator):
     for _ in range(3):  # anonymous writes, per client address
         assert http.post("/audit/usage", json={}).status_code != 429
     r = http.post("/audit/usage", json={})
-    assert r.status_code == 429 and "write requests" in r.json()["detail"] and r.headers["Retry-After"]
-    # a signed-in member has its own bucket; reads and POST /redeem are not limited
+    assert r.status_code == 429 and "write or audit requests" in r.json()["detail"] and r.headers["Retry-After"]
+    assert http.get("/audit/product/1").status_code == 429  # audits replay the chain: they count too
+    # a signed-in member has its own bucket; other reads and POST /redeem are not limited
     signed = {"Authorization": f"Bearer {member.token}"}
     assert http.post("/audit/usage", json={}, headers=signed).status_code != 429
     assert all(http.get("/health").status_code == 200 for _ in range(10))
