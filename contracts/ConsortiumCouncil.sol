@@ -41,6 +41,7 @@ contract ConsortiumCouncil {
         bytes data;
     }
 
+    /// @notice The timelock that holds the admin roles and runs what the council scheduled.
     TimelockController public immutable timelock;
     /// @notice Approvals needed to schedule or cancel a proposal.
     uint256 public threshold;
