@@ -140,7 +140,7 @@ class _Views:
 def _catch_up(ledger: Ledger, view: ChainView) -> ChainView:
     """The view moved to the chain head: new events applied, or rebuilt after a re-org."""
     w3 = ledger.w3
-    if view.block >= 0 and w3.eth.get_block(view.block)["hash"].to_0x_hex() != view.block_hash:
+    if view.block >= 0 and _hash_of(w3, view.block) != view.block_hash:
         view = ChainView()  # the block it ended on is gone: re-organised
     head = w3.eth.get_block("latest")
     if head["number"] > view.block:
@@ -151,6 +151,13 @@ def _catch_up(ledger: Ledger, view: ChainView) -> ChainView:
         view = fresh
     view.block, view.block_hash = head["number"], head["hash"].to_0x_hex()
     return view
+
+
+def _hash_of(w3: Any, number: int) -> str | None:
+    try:
+        return w3.eth.get_block(number)["hash"].to_0x_hex()
+    except Exception:  # noqa: BLE001 - no such block any more (a shorter chain after a re-org)
+        return None
 
 
 _views = _Views()
