@@ -396,6 +396,37 @@ def test_voucher_signatures(market, actors, listed):
     check("vouchers", forged, post(valid_sig), lambda r: r.status_code == 200 and "url" in r.json(), replays)
 
 
+def test_delivery_link_forgeries(market, actors, listed):
+    """The delivery link a redemption hands out (a bearer URL, HMAC-signed): tampered,
+    re-purposed, re-keyed, expired or pointed at another product's bytes."""
+    url, ctx = market
+    http = httpx.Client(base_url=url, timeout=60)
+    sub = actors["subscriber"]
+    _, product = listed("delivery target", "data", "month", 10)
+    licence = sub.client.buy(product["product_id"], "month")["licence_id"]
+    delivery = sub.client.redeem(sub.client.sign_voucher(licence))
+    prefix, good = delivery["url"].rsplit("/", 1)
+    body, mac = good.split(".")
+    claims = json.loads(tokens._unb64(body))
+    forged = [(f"mac char {i} changed", f"{body}.{mac[:i]}{'A' if mac[i] != 'A' else 'B'}{mac[i + 1:]}") for i in range(len(mac))]
+    forged += [(f"body char {i} changed", f"{body[:i]}{'A' if body[i] != 'A' else 'B'}{body[i + 1:]}.{mac}")
+               for i in range(0, len(body), 4)]
+    for field, value in [("cid", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"), ("product", claims["product"] + 1),
+                         ("holder", actors["member"].account.address), ("exp", claims["exp"] + 3600), ("mode", "remote-run")]:
+        altered = tokens._b64(json.dumps({**claims, field: value}, separators=(",", ":"), sort_keys=True).encode())
+        forged.append((f"{field} changed, old mac", f"{altered}.{mac}"))
+    other = {k: v for k, v in claims.items() if k not in ("aud", "exp")}
+    forged += [("issued with another secret", tokens.issue(b"not-the-secret", "delivery", 60, **other)),
+               ("a session token as a link", actors["subscriber"].token),
+               ("expired", tokens.issue(ctx.secret, "delivery", -10, **other)),
+               ("no mac", body), ("empty mac", f"{body}."), ("garbage", "not-a-token")]
+    cases = [(name, (lambda t: lambda: http.get(f"{prefix}/{t}"))(t)) for name, t in forged]
+    count, bad = run_cases(cases)
+    assert http.get(delivery["url"]).status_code == 200  # the real link still works
+    assert not bad, "\n".join(bad)
+    print(f"delivery links: {count} forged, all refused")
+
+
 # ------------------------------------------------------------------ FL requests
 
 
