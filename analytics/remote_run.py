@@ -5,7 +5,7 @@ bytes) and ``input`` (what the subscriber posted) into a fresh work folder and s
 this module in a sandbox (marketplace/services/sandbox.py). Everything that parses a
 publisher's bundle or a subscriber's file happens here, in a process that holds no key:
 untar, load the model, read the input, run. It writes ``out/result`` and
-``out/status.json``: ``{"ok": true, "media_type": ...}`` or ``{"ok": false, "kind":
+``out/status.json`` (scratch goes to ``tmp/``): ``{"ok": true, "media_type": ...}`` or ``{"ok": false, "kind":
 "rejected" | "product" | "memory", "message": ...}`` with the work folder's path removed.
 
 Like the rest of analytics, this module imports nothing of GridMart outside analytics.
@@ -54,7 +54,7 @@ def _analytics(name: str, bundle: Path, posted: Path, work: Path) -> bytes:
     from analytics.card import load_product
     from analytics.errors import AnalyticsError
 
-    model_dir = work / "model"
+    model_dir = work / "tmp" / "model"
     try:
         with tarfile.open(bundle) as tar:
             tar.extractall(model_dir, filter="data")
@@ -68,7 +68,8 @@ def _analytics(name: str, bundle: Path, posted: Path, work: Path) -> bytes:
         model, card = load_product(models[0], product.name)
     except AnalyticsError as exc:
         raise Refused("product", f"this product's model was refused: {exc}") from None
-    table_path = posted.rename(work / "input.csv")
+    table_path = work / "tmp" / "input.csv"  # the readers go by the suffix; the work folder itself is read-only
+    table_path.symlink_to(posted)
     try:
         table = product.predict(model, card, product.read(table_path))
     except AnalyticsError as exc:
@@ -86,7 +87,7 @@ def _heatmap(settings_bytes: bytes, posted: Path, work: Path) -> bytes:
     except (ValueError, TypeError, AttributeError):
         raise Refused("product", "this heat-map product's settings are not a JSON object of period, "
                                  "min_count and cell_m") from None
-    inputs = work / "tables"
+    inputs = work / "tmp" / "tables"
     try:
         if zipfile.is_zipfile(posted):
             with zipfile.ZipFile(posted) as zf:
@@ -100,21 +101,21 @@ def _heatmap(settings_bytes: bytes, posted: Path, work: Path) -> bytes:
     folder = next((p.parent for p in inputs.rglob("readings.*")), inputs)
     try:
         found = find_inputs(folder)
-        render_all(found["readings"], found["ev_sessions"], found["areas"], work / "maps",
+        render_all(found["readings"], found["ev_sessions"], found["areas"], work / "tmp" / "maps",
                    period=period, min_count=min_count, cell_m=cell_m)
     except HeatmapError as exc:
         raise Refused("rejected", f"the input was rejected: {exc}") from None
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted((work / "maps").rglob("*")):
+        for path in sorted((work / "tmp" / "maps").rglob("*")):
             if path.is_file():
-                zf.write(path, path.relative_to(work / "maps"))
+                zf.write(path, path.relative_to(work / "tmp" / "maps"))
     return buffer.getvalue()
 
 
 def _public(message: str, work: Path) -> str:
     """The error text without the sandbox's work folder."""
-    return message.replace(f"{work}/", "").replace(str(work), "")
+    return message.replace(f"{work}/tmp/", "").replace(f"{work}/", "").replace(str(work), "")
 
 
 if __name__ == "__main__":

@@ -10,13 +10,16 @@ the API process (it holds the operator key, the session secret and every content
   files, via util-linux ``prlimit``) and a wall-clock timeout after which the whole
   process group is killed;
 * when the server runs as root: uid/gid 65534 (``nobody``) with no groups, no
-  capabilities and no-new-privs (``setpriv``), the work folder chowned to it;
+  capabilities and no-new-privs (``setpriv``); what the work folder holds is chowned to
+  it, the folder itself stays root's (0711), so the run cannot swap ``out`` for a link;
 * where the kernel allows (``unshare``): new network (no interface but a down loopback),
   PID (every process dies with the run; a fresh /proc shows no other process, so not the
   server's memory or environment), IPC and mount namespaces; in the mount namespace
-  the data folder GRIDMART_HOME is covered by an empty tmpfs, and a folder closed to
-  others that holds the interpreter (pyenv under /root) is replaced by a tmpfs exposing
-  only the interpreter. Without unshare the run falls back to the uid and limits alone.
+  the data folder GRIDMART_HOME is covered by an empty tmpfs, a folder closed to others
+  that holds the interpreter (pyenv under /root) is replaced by a tmpfs exposing only the
+  interpreter, and the temporary folder by a tmpfs holding only this run's work folder
+  (concurrent runs share uid 65534: they must not see each other's data). Without
+  unshare the run falls back to the uid and limits alone.
 
 The parent reads back only regular files the child wrote, up to a size cap.
 """
@@ -109,8 +112,9 @@ def run_python(args: list[str], work: Path, limits: Limits = Limits()) -> Finish
     iso = isolation()
     for sub in ("home", "tmp", "out"):
         (work / sub).mkdir(exist_ok=True)
-    if iso.as_nobody:
+    if iso.as_nobody:  # the folder stays root's, so the run cannot swap `out` for a link; what is in it is nobody's
         _chown_tree(work)
+        os.chmod(work, 0o711)
     stderr_path = Path(tempfile.mkstemp(prefix="gridmart-run-stderr-")[1])  # the parent's, outside work
     try:
         with open(stderr_path, "r+b") as stderr:
@@ -192,7 +196,7 @@ def _mount_script(work: Path, expose: bool) -> str:
     home = ledger_settings().home.resolve()
     if home.is_dir() and not work.resolve().is_relative_to(home):
         lines.append(f"mount -t tmpfs -o size=16k,mode=0500 gridmart-hidden {shlex.quote(str(home))}")
-    staged = work / "tmp" / "staged"
+    staged = shlex.quote(str(work / "tmp" / "staged"))
     for closed, needed in (_closed_ancestors() if expose else {}).items():
         for i, path in enumerate(needed):
             lines += [f"mkdir -p {staged}/{i}", f"mount --bind {shlex.quote(path)} {staged}/{i}"]
@@ -200,6 +204,16 @@ def _mount_script(work: Path, expose: bool) -> str:
         for i, path in enumerate(needed):
             lines += [f"mkdir -p {shlex.quote(path)}", f"mount --bind {staged}/{i} {shlex.quote(path)}",
                       f"umount {staged}/{i}"]
+    # the temporary folder (other runs' work folders: other subscribers' data) is replaced by an
+    # empty tmpfs holding only this run's work folder: built aside, then moved over it
+    work = work.resolve()
+    parent, fresh = work.parent, work / "tmp" / "fresh"
+    if parent != Path("/") and not any(Path(p).is_relative_to(parent) for ps in _closed_ancestors().values()
+                                       for p in ps) and not Path(sys.prefix).resolve().is_relative_to(parent):
+        q = lambda path: shlex.quote(str(path))  # noqa: E731
+        lines += [f"mkdir {q(fresh)}", f"mount -t tmpfs -o size=64m,mode=1777 gridmart-tmp {q(fresh)}",
+                  f"mkdir -m 0711 {q(fresh / work.name)}", f"mount --bind {q(work)} {q(fresh / work.name)}",
+                  f"mount --move {q(fresh)} {q(parent)}", f"cd {q(work)}"]
     return "".join(f"{line}; " for line in lines)
 
 
@@ -221,7 +235,7 @@ def _closed_ancestors() -> dict[str, list[str]]:
 
 def _chown_tree(work: Path) -> None:
     for root, dirs, files in os.walk(work):
-        for name in (root, *(os.path.join(root, n) for n in dirs + files)):
+        for name in (*(os.path.join(root, n) for n in dirs + files),):
             os.lchown(name, SANDBOX_UID, SANDBOX_GID)
 
 

@@ -81,7 +81,7 @@ def test_a_probe_sees_no_secret_in_its_environment_or_on_disk(secrets_on_disk, m
     """)
     assert not [v for v in seen["env"] if v.startswith("GRIDMART")]
     assert set(seen["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND", "MPLCONFIGDIR", "NUMBA_CACHE_DIR",
-                                "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "PWD", *sandbox._THREADS}
+                                "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "PWD", "OLDPWD", *sandbox._THREADS}
     for name in ("keystores", "home", "keystore", "session_key", "server_environ"):
         assert seen[name] in ("PermissionError", "FileNotFoundError"), (name, seen[name])
     if os.geteuid() == 0:
@@ -250,3 +250,23 @@ def test_a_bundle_that_is_no_tar_gets_a_clear_error(client, unit, tmp_path):
     with pytest.raises(ApiError) as err:
         as_sub.run(delivery, posted)
     assert err.value.status == 400 and "bundle is not a readable tar" in err.value.detail
+
+
+@needs_namespaces
+def test_a_run_cannot_see_another_runs_work_folder():
+    other = sandbox.new_workdir()  # as the launcher leaves a concurrent run's folder: its data is nobody's
+    try:
+        (other / "input").write_text("another subscriber's data")
+        sandbox._chown_tree(other)
+        os.chmod(other, 0o711)
+        seen = probe(f"""
+            out("tmp", os.listdir({str(other.parent)!r}))
+            try:
+                out("other", open({str(other / "input")!r}).read())
+            except OSError as exc:
+                out("other", type(exc).__name__)
+        """)
+    finally:
+        sandbox.remove_workdir(other)
+    assert len(seen["tmp"]) == 1 and seen["tmp"][0].startswith("gridmart-run-") and other.name not in seen["tmp"]
+    assert seen["other"] == "FileNotFoundError"
