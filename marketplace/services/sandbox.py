@@ -55,6 +55,10 @@ class Limits:
     output_bytes: int = 64 << 20
 
 
+#: how running out of address space shows on stderr (Python, libc, C++, the loader mapping a library)
+_OUT_OF_MEMORY = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "failed to map segment")
+
+
 class SandboxError(Exception):
     """The child did not finish: ``kind`` is timeout, memory, crash or output."""
 
@@ -134,7 +138,7 @@ def run_python(args: list[str], work: Path, limits: Limits = Limits()) -> Finish
         stderr_path.unlink(missing_ok=True)
     if returncode == 0:
         return Finished(returncode, tail)
-    if "MemoryError" in tail or "Cannot allocate memory" in tail or "std::bad_alloc" in tail:
+    if any(sign in tail for sign in _OUT_OF_MEMORY):
         raise SandboxError("memory", f"the run needed more than its {limits.memory_bytes >> 20} MiB of memory")
     if returncode in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
         raise SandboxError("timeout", f"the run used more than {limits.cpu_seconds} s of CPU and was stopped")

@@ -270,3 +270,22 @@ def test_a_run_cannot_see_another_runs_work_folder():
         sandbox.remove_workdir(other)
     assert len(seen["tmp"]) == 1 and seen["tmp"][0].startswith("gridmart-run-") and other.name not in seen["tmp"]
     assert seen["other"] == "FileNotFoundError"
+
+
+@pytest.mark.parametrize("limits,error,status,text", [
+    (sandbox.Limits(wall_seconds=0.5), "RunFailed", 422, "longer than 0.5 s and was stopped: post a smaller input"),
+    (sandbox.Limits(memory_bytes=200 << 20), "TooLarge", 413, "more than its 200 MiB of memory: post a smaller input"),
+])
+def test_the_worker_past_a_limit_answers_a_clear_error(limits, error, status, text):
+    from marketplace.services import runner
+
+    work = sandbox.new_workdir()
+    try:
+        (work / "job.json").write_text(json.dumps({"runner": "heatmap"}))
+        (work / "artifact").write_text("{}")
+        (work / "input").write_bytes(b"not a zip")
+        with pytest.raises(runner.ServiceError) as err:
+            runner.run_in_sandbox(work, limits)
+    finally:
+        sandbox.remove_workdir(work)
+    assert type(err.value).__name__ == error and err.value.status_code == status and text in err.value.message
