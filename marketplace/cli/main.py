@@ -25,6 +25,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("heatmap", "heatmap", "Render power heat maps."),
     ("fl", "fl", "Federated-learning zone."),
     ("audit", "audit", "Verify certificates, licences, usage and FL records from the chain."),
+    ("council", "council", "Consortium council: propose, approve, cancel and execute admin actions behind the timelock."),
 ]
 #: modules whose COMMANDS list is mounted at the top level
 TOP_LEVEL_MODULES = ("market", "serve")
