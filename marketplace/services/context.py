@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from threading import Lock
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
@@ -22,35 +22,6 @@ if TYPE_CHECKING:
     from .recorder import Recorder
 
 
-class GenerationCache:
-    """A dict valid for one index generation (see Indexer.generation): emptied when the
-    generation moves on, and never filled with a value read under an older one."""
-
-    def __init__(self, limit: int = 100_000):
-        self.limit = limit
-        self._current: tuple[int, dict] = (-1, {})  # one attribute: a reader never pairs a generation with another's dict
-        self._lock = Lock()
-
-    @property
-    def generation(self) -> int:
-        return self._current[0]
-
-    def get(self, key: Any, generation: int) -> Any:
-        held, data = self._current
-        return data.get(key) if generation == held else None
-
-    def put(self, key: Any, generation: int, value: Any) -> None:
-        with self._lock:
-            held, data = self._current
-            if generation > held:
-                held, data = generation, {}
-                self._current = (held, data)
-            if generation == held:
-                if len(data) >= self.limit:
-                    data.clear()
-                data[key] = value
-
-
 @dataclass
 class Context:
     settings: MarketplaceSettings
@@ -63,9 +34,6 @@ class Context:
     indexer: "Indexer | None" = None  # set by the app at startup
     #: writes redemption rows in groups; set by the app at startup (None: each request commits its own)
     recorder: "Recorder | None" = None
-    #: product id -> what it delivers, and licence id -> (licence, holder) rows; see services.redemption
-    delivery_cache: GenerationCache = field(default_factory=lambda: GenerationCache(10_000))
-    licence_cache: GenerationCache = field(default_factory=GenerationCache)
 
     @property
     def chain_id(self) -> int:
