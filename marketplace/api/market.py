@@ -17,7 +17,7 @@ from ledger_node.content.encryption import MAGIC
 from ledger_node.contracts import Role
 from ledger_node.errors import IntegrityError
 
-from ..models import Certificate, Licence, PointMovement, Product, Purchase, Upload
+from ..models import Certificate, Licence, PointMovement, Purchase, Upload
 from ..services import catalogue as shelf
 from ..services import listings, redemption, runner, transactions, usage
 from ..services.auth import Principal, require_role
@@ -213,16 +213,22 @@ def deliver(token: str, ctx: Context = Depends(get_ctx), session: Session = Depe
     claims = redemption.open_delivery(ctx, token)
     if claims.get("mode") == "remote-run":
         raise Forbidden("an application product runs here: POST your data to this link's /run")
-    cid, product_id = claims["cid"], claims["product"]
-    cert = shelf.chain_view(ctx).delivered(product_id, cid) or shelf.chain_view(ctx, fresh=True).delivered(product_id, cid)
-    if cert is None:
-        raise Conflict(f"the chain certifies no approved version of product {product_id} with CID {cid}: "
-                       "the index disagrees with the chain; redeem again, or ask the operator to run `gridmart audit consistency`")
+    cid = claims["cid"]
+    cert = _certified(ctx, claims["product"], cid)
     up = session.get(Upload, cid)
     headers = {"X-GridMart-CID": cid, "X-GridMart-Certificate": str(cert.id), "X-GridMart-SHA256": cert.sha256,
                "Content-Disposition": f'attachment; filename="{cid}"', "Content-Length": str(ctx.store.size(cid))}
     body = _checked(ctx.store.get_stream(cid), cert.sha256, encrypted=bool(up and up.encrypted))
     return StreamingResponse(body, media_type="application/octet-stream", headers=headers)
+
+
+def _certified(ctx: Context, product_id: int, cid: str) -> shelf.ChainCertificate:
+    """The product's approved certificate on chain that names `cid` (a link is only as good as the chain says)."""
+    cert = shelf.chain_view(ctx).delivered(product_id, cid) or shelf.chain_view(ctx, fresh=True).delivered(product_id, cid)
+    if cert is None:
+        raise Conflict(f"the chain certifies no approved version of product {product_id} with CID {cid}: "
+                       "the index disagrees with the chain; redeem again, or ask the operator to run `gridmart audit consistency`")
+    return cert
 
 
 def _checked(pieces: Iterator[bytes], sha256: str, encrypted: bool) -> Iterator[bytes]:
@@ -251,9 +257,12 @@ def run(token: str, file: UploadFile = File(...), ctx: Context = Depends(get_ctx
     claims = redemption.open_delivery(ctx, token)
     if claims.get("mode") != "remote-run":
         raise Forbidden("this product is not a remote-run application")
-    product = session.get(Product, claims["product"])
-    cert = session.get(Certificate, product.latest_certificate) if product else None
-    meta = json.loads(cert.metadata_json) if cert else {}
+    certified = _certified(ctx, claims["product"], claims["cid"])
+    row = session.get(Certificate, certified.id)
+    if row is None or shelf.metadata_digest(row.metadata_json) != certified.metadata_hash:
+        raise Conflict(f"the index's metadata of certificate {certified.id} does not hash to its certified hash: "
+                       "ask the operator to run `gridmart audit consistency`")
+    meta = json.loads(row.metadata_json)
     if not meta.get("runner"):
         raise BadRequest("this application product names no runner")
     result, media_type = runner.run(ctx, session.get(Upload, claims["cid"]), meta["runner"], file.file)
