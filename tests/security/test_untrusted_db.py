@@ -240,3 +240,25 @@ def test_ranges_are_in_the_schema(market):
     assert product["schema"]["minimum"] == 1 and product["schema"]["maximum"] == 2 ** 32 - 1
     prepare = schema["components"]["schemas"]["PrepareTx"]["properties"]
     assert prepare["price"]["maximum"] == 2 ** 16 - 1 and prepare["uses"]["maximum"] == 2 ** 16 - 1
+
+
+def test_remote_run_takes_its_runner_from_certified_metadata_only(market, client, unit, tmp_path):
+    """An edited runner name in the index (after the link was issued) is refused, not run."""
+    _, ctx = market
+    _, as_pub = unit(("publisher",), "run pub")
+    _, as_sub = unit(("subscriber",), "run sub")
+    bundle = tmp_path / "app.tar"
+    bundle.write_bytes(os.urandom(2000))
+    listing = as_pub.publish(bundle, {"title": "Untrusted app", "kind": "application", "sharing_mode": "remote-run",
+                                      "runner": "theft-detection"})
+    client().approve(listing["certificate_id"])
+    as_pub.set_plan(listing["product_id"], "per-use", 10, 2)
+    order = as_sub.buy(listing["product_id"], "per-use")
+    delivery = as_sub.redeem(as_sub.sign_voucher(order["licence_id"], purpose="run"))
+    (tmp_path / "data.csv").write_text("CONS_NO\n1\n")
+    with edited(ctx, "UPDATE certificate SET metadata_json = replace(metadata_json, 'theft-detection', 'heatmap') "
+                     "WHERE id = :c", "UPDATE certificate SET metadata_json = replace(metadata_json, 'heatmap', "
+                     "'theft-detection') WHERE id = :c", c=listing["certificate_id"]):
+        with pytest.raises(ApiError) as err:
+            as_sub.run(delivery, tmp_path / "data.csv")
+    assert err.value.status == 409 and "does not hash to its certified hash" in err.value.detail
