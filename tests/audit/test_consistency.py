@@ -109,6 +109,8 @@ EDITS = [
     ("certificate status", "UPDATE certificate SET status = 'off-shelf' WHERE id = :c", "certificate {c}: status changed"),
     ("certificate metadata", "UPDATE certificate SET metadata_json = replace(metadata_json, 'Audit product', 'Forged') "
                              "WHERE id = :c", "certificate {c}: metadata does not match its certified hash"),
+    ("certificate metadata removed", "UPDATE certificate SET metadata_json = '{}' WHERE id = :c",
+     "certificate {c}: listing metadata missing"),
     ("title", "UPDATE product SET title = 'Forged' WHERE id = :p", "product {p}: title changed"),
     ("description", "UPDATE product SET description = 'better data' WHERE id = :p", "product {p}: description changed"),
     ("tags", "UPDATE product SET tags = 'audit,free' WHERE id = :p", "product {p}: tags changed"),
