@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, UniqueConstraint
+from sqlalchemy import BigInteger, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 #: for an integer that can pass 2^31 (byte sizes, nonces chosen by wallets, timestamps, point
@@ -144,7 +144,7 @@ class Redemption(SQLModel, table=True):
     at: int = Field(**BIG)
     record_json: str
     #: reserved before the voucher is submitted on chain; not anchored until settled
-    pending: bool = Field(default=False, index=True)
+    pending: bool = Field(default=False, index=True, sa_column_kwargs={"server_default": false()})
     batch_root: str | None = Field(default=None, index=True)  # set before the anchor tx is sent
     batch_id: int | None = Field(default=None, index=True)
     leaf_index: int | None = None
