@@ -34,7 +34,7 @@ from ledger_node.contracts import Role
 from ..services.auth import authenticate
 from ..services.consistency import audit_consistency
 from ..services.context import Context
-from ..services.errors import BadRequest, NotFound, ServiceError
+from ..services.errors import BadRequest, Forbidden, NotFound, ServiceError
 from .deps import get_ctx
 from .params import CertificateId, ChainTaskId
 
@@ -131,5 +131,12 @@ def fl(task_id: ChainTaskId, fmt: str = Format, ledger: Ledger = Depends(_ledger
 
 
 @router.get("/consistency")
-def consistency(fmt: str = Format, ledger: Ledger = Depends(_ledger), ctx: Context = Depends(get_ctx)) -> Response:
-    return _respond(lambda: audit_consistency(ledger, ctx.engine), fmt)
+def consistency(fmt: str = Format, store: bool = Query(False, description="also re-hash every certified artifact in "
+                                                        "the content store (the operator or an auditor; signed in)"),
+                ledger: Ledger = Depends(_ledger), ctx: Context = Depends(get_ctx),
+                authorization: str | None = Header(default=None)) -> Response:
+    if store:  # reads every stored byte: not for anyone who asks
+        principal = authenticate(ctx, authorization.removeprefix("Bearer ").strip() if authorization else None)
+        if not (principal.is_operator or ctx.chain.members.is_active_with_role(principal.address, Role.AUDITOR)):
+            raise Forbidden("re-hashing the content store is for the operator and auditors")
+    return _respond(lambda: audit_consistency(ledger, ctx.engine, ctx.store if store else None), fmt)

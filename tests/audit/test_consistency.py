@@ -23,6 +23,7 @@ from marketplace.api.audit import router
 from marketplace.cli.audit import app as audit_cli
 from marketplace.client import MarketClient
 from marketplace.db import make_engine
+from marketplace.services import auth, tokens
 from marketplace.services.consistency import audit_consistency
 from marketplace.services.errors import ServiceError
 
@@ -316,6 +317,11 @@ def test_read_only_api(ledger, db, story):
     assert [c["name"] for c in flipped.json()["checks"] if not c["passed"]] == ["artifact sha-256", "artifact CID"]
     assert api.get("/audit/member/0x" + "33" * 20).status_code == 404
     assert api.get("/audit/consistency").json()["passed"]
+    assert api.get("/audit/consistency", params={"store": "true"}).status_code == 401  # every stored byte: not for all
+    ctx = story["ctx"]
+    operator = {"Authorization": "Bearer " + tokens.issue(ctx.secret, auth.SESSION, 60, sub=ctx.operator.address)}
+    with_store = api.get("/audit/consistency", params={"store": "true"}, headers=operator).json()
+    assert with_store["passed"] and any("store" in c["name"] or "stored" in c["name"] for c in with_store["checks"])
     tamper(db, "UPDATE licence SET uses_left = 50 WHERE id = :l", l=story["licence"])
     names = [c["name"] for c in api.get("/audit/consistency").json()["checks"] if not c["passed"]]
     assert names == [f"licence {story['licence']}: uses_left changed"]
