@@ -27,19 +27,22 @@ os.environ.update(GRIDMART_HOME=str(HOME), GRIDMART_DEPLOYMENTS_DIR=str(HOME / "
 import requests
 from eth_account import Account
 from sqlalchemy import insert
+from sqlmodel import Session
 
 from ledger_node import typed_data
 from ledger_node.audit import Ledger
 from ledger_node.chain import connect
+from ledger_node.content.cid import cid_from_bytes
 from ledger_node.contracts import GridMart, Kind, Listing, PlanKind, Role
 from ledger_node.deploy import deploy
 from ledger_node.devnet import Devnet, free_port
 from ledger_node.merkle import MerkleTree, leaf_hash
 from marketplace.db import make_engine
-from marketplace.models import Redemption
+from marketplace.models import PendingListing, Redemption, Upload
 from marketplace.services.consistency import audit_consistency
 from marketplace.services.context import Context
 from marketplace.services.indexer import Indexer
+from marketplace.services.listings import ListingMetadata
 from marketplace.settings import MarketplaceSettings
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
@@ -122,14 +125,20 @@ def seed(w3, url: str, gm: GridMart, operator) -> dict:
 
     t = time.perf_counter()
     deadline = w3.eth.get_block("latest")["timestamp"] + 86_400
-    listings = []
+    listings, offchain = [], []
     for i in range(CERTS):
         pub = publishers[i // PER_PUBLISHER]
         payload = i.to_bytes(8, "big")
+        metadata = ListingMetadata(title=f"product {i}", kind="data", tags=["bench"])
         listing = Listing(Kind.DATA, b"\x01\x55\x12\x20" + hashlib.sha256(payload).digest(), hashlib.sha256(payload).digest(),
-                          hashlib.sha256(b"meta" + payload).digest(), 0, i % PER_PUBLISHER, deadline)
+                          metadata.digest(), 0, i % PER_PUBLISHER, deadline)
         sig = typed_data.sign(pub.key, "Listing", listing.message(), s.chain_id, gm.products.address)
         listings.append((listing, pub, sig))
+        cid = str(cid_from_bytes(listing.cid))  # what the service writes before it submits a listing
+        offchain.append((Upload(cid=cid, sha256=listing.sha256.hex(), size=len(payload), uploader=pub.address),
+                         PendingListing(publisher=pub.address, nonce=listing.nonce, cid=cid,
+                                        metadata_json=json.dumps(metadata.document()),
+                                        metadata_hash=metadata.digest().hex())))
     gas = gas_of(p.register(listings[0][0].as_tuple(), listings[0][1].address, listings[0][2]), operator.address)
     for listing, pub, sig in listings:
         s.add(operator, p.register(listing.as_tuple(), pub.address, sig), gas)
@@ -154,7 +163,7 @@ def seed(w3, url: str, gm: GridMart, operator) -> dict:
         bought.append((sub.address, product))
     s.flush()
     timings["licences"] = time.perf_counter() - t
-    return {"seeder": s, "bought": bought, "timings": timings, "anchor_fn": ua}
+    return {"seeder": s, "bought": bought, "timings": timings, "anchor_fn": ua, "offchain": offchain}
 
 
 def usage_records(ctx: Context, s: Seeder, operator, bought: list, anchor) -> float:
@@ -197,6 +206,9 @@ def main() -> None:
         settings = MarketplaceSettings(database_url=f"sqlite:///{HOME / 'market.db'}")
         ctx = Context(settings=settings, engine=make_engine(settings.resolved_database_url()), operator=operator,
                       chain=gm, store=None, secret=b"bench")
+        with Session(ctx.engine) as session:  # uploads and listing metadata, as publishing leaves them
+            session.add_all([row for pair in seeded["offchain"] for row in pair])
+            session.commit()
         usage_s = usage_records(ctx, seeded["seeder"], operator, seeded["bought"], seeded["anchor_fn"].anchor)
         seed_s = time.perf_counter() - t0
         t = time.perf_counter()
@@ -243,7 +255,7 @@ def tamper_and_audit(ctx: Context, ledger: Ledger) -> dict:
 
 
 def _count(ctx: Context) -> int:
-    from sqlmodel import Session, func, select
+    from sqlmodel import func, select
     with Session(ctx.engine) as session:
         return session.exec(select(func.count()).select_from(Redemption)).one()
 
