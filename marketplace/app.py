@@ -24,6 +24,7 @@ from .api import audit, auth, market, operator
 from .api.errors import OUT_OF_RANGE, error_response
 from .api.fastlane import RedeemFastLane
 from .api.limits import BodyLimit, Rate, RateLimit
+from .api.preauth import CredentialsFirst
 from .web import routes as web_routes
 from .services import usage
 from .services.context import Context
@@ -169,6 +170,7 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
                 "contracts": c.chain.book.addresses, "eip712": typed_data.spec()}
 
     app.add_middleware(RedeemFastLane)  # POST /redeem without FastAPI's per-request work (api/fastlane.py)
+    app.add_middleware(CredentialsFirst)  # a login / delivery link checked before a form is read (api/preauth.py)
     app.add_middleware(BodyLimit, max_json_bytes=settings.max_json_kb * 1024,  # api/limits.py
                        max_other_bytes=settings.max_upload_mb * 1024 * 1024)
     app.add_middleware(RateLimit,  # outermost: a refused request costs no routing (api/limits.py)

@@ -312,8 +312,9 @@ def test_access_log_redacts_delivery_tokens(make_market):
 
 
 def test_request_bodies_are_bounded(market, client):  # noqa: F811
-    """A JSON body over max_json_kb is a 413 (declared or chunked); an upload over the upload
-    limit is refused while it is being read, before the route (and its login) runs."""
+    """A JSON body over max_json_kb is a 413 (declared or chunked); an anonymous upload is
+    refused before its form is read (api/preauth.py); a member's upload over the upload limit
+    is refused while it is being read."""
     url, ctx = market
     http = httpx.Client(base_url=url, timeout=60)
     big = json.dumps({"bundle": "x" * (ctx.settings.max_json_kb * 1024)}).encode()
@@ -323,5 +324,9 @@ def test_request_bodies_are_bounded(market, client):  # noqa: F811
     assert r.status_code == 413 and "GRIDMART_MAX_JSON_KB" in r.json()["detail"]
     over = (ctx.settings.max_upload_mb + 2) * MiB
     r = http.post("/uploads", files={"file": ("big.bin", b"\0" * over)})  # anonymous
+    assert r.status_code == 401 and "sign in first" in r.json()["detail"]
+    r = http.post("/uploads", files={"file": ("big.bin", b"\0" * over)}, headers={"Authorization": f"Bearer {client().token}"})
     assert r.status_code == 413 and "GRIDMART_MAX_UPLOAD_MB" in r.json()["detail"]
+    forged = http.post("/delivery/eyJhdWQiOiJkZWxpdmVyeSJ9.bWFj/run", files={"file": ("a.csv", b"\0" * over)})
+    assert forged.status_code == 403 and "redeem the licence again" in forged.json()["detail"]
     assert http.post("/audit/usage", json={}).status_code == 400  # a small one is answered as before
