@@ -91,7 +91,8 @@ def test_story_on_postgresql(postgres, gm, operator, tmp_path):
             as_sub.redeem(voucher)
         assert err.value.status == 409
         with psycopg.connect(postgres.replace("postgresql+psycopg", "postgresql")) as conn:
-            assert conn.execute("SELECT count(*) FROM redemption").fetchone()[0] == 1
+            # the table also holds every on-chain redemption the indexer copied (other tests' too): count this holder's
+            assert conn.execute("SELECT count(*) FROM redemption WHERE holder = %s", (sub.address,)).fetchone()[0] == 1
             assert conn.execute("SELECT title FROM product WHERE id = %s", (listing["product_id"],)).fetchone()[0] == "On Postgres"
         # a time plan: answered from the index, the row group-committed on PostgreSQL
         as_pub.set_plan(listing["product_id"], "month", 20)
@@ -104,7 +105,8 @@ def test_story_on_postgresql(postgres, gm, operator, tmp_path):
             as_sub.redeem(vouchers[3])
         assert err.value.status == 409
         with psycopg.connect(postgres.replace("postgresql+psycopg", "postgresql")) as conn:
-            assert conn.execute("SELECT count(*), count(on_chain_tx) FROM redemption").fetchone() == (12, 1)
+            assert conn.execute("SELECT count(*), count(on_chain_tx) FROM redemption WHERE holder = %s",
+                                (sub.address,)).fetchone() == (12, 1)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
