@@ -128,9 +128,11 @@ class Indexer:
                 session.merge(IndexedBlock(number=end, hash=block["hash"].to_0x_hex()))
                 session.exec(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
                 session.commit()
-                self._evict()  # before the newer view is announced (head_block, observed_at)
                 self._newest = (end, block["hash"].to_0x_hex().lower())
                 self.generation = next(_GENERATIONS)
+                # after the generation (a fact fetched from now on sees views of it) and before
+                # the newer view is announced (head_block, observed_at)
+                self._evict()
                 start = end + 1
             self.head_block, self.head_time, self.observed_at = tip, latest["timestamp"], observed
             return tip

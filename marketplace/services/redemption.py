@@ -27,7 +27,6 @@ services.recorder) and later anchored in a Merkle batch (services.usage).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -39,12 +38,12 @@ from starlette.concurrency import run_in_threadpool
 from web3 import Web3
 
 from ledger_node import typed_data
-from ledger_node.content.cid import cid_from_bytes
 from ledger_node.content.encryption import unwrap_key, wrap_key
-from ledger_node.contracts import Role, Status, Voucher
+from ledger_node.contracts import Role, Voucher
 from ledger_node.errors import ContractRevert
 
 from ..models import Certificate, Redemption, Upload
+from . import catalogue as shelf
 from . import tokens
 from .auth import member_public_key
 from .chain_facts import MISSING, licence_key, member_key
@@ -368,33 +367,26 @@ def _deliverable(ctx: Context, session: Session | None, product_id: int) -> dict
 
 def _deliverable_from_chain(ctx: Context, session: Session | None, product_id: int) -> dict[str, Any]:
     """The newest version that has been on the shelf (a pending new version is not delivered):
-    its CID and sha-256 from the chain; its sharing mode from the index's metadata, accepted
-    only if it hashes to the certificate's on-chain metadata hash."""
-    products = ctx.chain.products
-    try:
-        history = products.history(product_id)
-    except ContractRevert:
-        history = []
-    if not history:
+    its CID and sha-256 from the chain (services.catalogue's view of its events); its sharing
+    mode from the index's metadata, accepted only if it hashes to the certificate's on-chain
+    metadata hash."""
+    view = shelf.chain_view(ctx)
+    if view.status(product_id) is None:
         raise NotFound(f"unknown product {product_id}")
-    cert = next((c for c in map(products.certificate, reversed(history))
-                 if c.status in (Status.ON_SHELF, Status.OFF_SHELF)), None)
+    cert = view.deliverable(product_id)
     if cert is None:
         raise NotFound("no approved version of this product exists yet")
-    listing = products.registration(cert.id, from_block=ctx.chain.book.deployed_at_block)["listing"]
-    cid = str(cid_from_bytes(listing.cid))
     with _session(ctx, session) as s:
         row = s.get(Certificate, cert.id)
         if row is None:
             raise NotFound(f"product {product_id} is not in the index yet: retry in a moment")
-        metadata = json.loads(row.metadata_json)
-        if hashlib.sha256(_canonical(metadata).encode()).digest() != listing.metadata_hash:
+        if shelf.metadata_digest(row.metadata_json) != cert.metadata_hash:
             raise Unavailable(f"the index's metadata of certificate {cert.id} does not match its on-chain hash: "
                               "the operator must repair the index (gridmart audit consistency)")
-        upload = s.get(Upload, cid)
+        upload = s.get(Upload, cert.cid)
         envelope = upload.key_envelope if upload and upload.encrypted else None
-    return {"certificate_id": cert.id, "cid": cid, "sha256": cert.sha256.hex(),
-            "mode": metadata.get("sharing_mode", "download"), "envelope": envelope}
+    return {"certificate_id": cert.id, "cid": cert.cid, "sha256": cert.sha256,
+            "mode": json.loads(row.metadata_json).get("sharing_mode", "download"), "envelope": envelope}
 
 
 def open_delivery(ctx: Context, token: str) -> dict[str, Any]:
