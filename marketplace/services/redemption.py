@@ -38,7 +38,8 @@ from starlette.concurrency import run_in_threadpool
 from web3 import Web3
 
 from ledger_node import typed_data
-from ledger_node.content.encryption import unwrap_key, wrap_key
+from ledger_node.content.encryption import decrypt_stream, unwrap_key, wrap_key
+from ledger_node.content.errors import ContentError
 from ledger_node.contracts import Role, Voucher
 from ledger_node.errors import ContractRevert
 
@@ -138,7 +139,9 @@ def redeem(ctx: Context, session: Session, voucher: Voucher, signature: str,
         holder, product_id = fast
         if signer != holder:
             raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
-        return delivery_for(ctx, session, product_id, holder, _record(ctx, _usage_row(voucher, sig, holder, product_id)))
+        what = _deliverable(ctx, session, product_id)  # before the voucher is spent: a refusal costs nothing
+        return delivery_for(ctx, session, product_id, holder,
+                            _record(ctx, _usage_row(voucher, sig, holder, product_id)), what)
     return _redeem_on_chain(ctx, session, voucher, sig, signer)
 
 
@@ -202,15 +205,16 @@ def _redeem_on_chain(ctx: Context, session: Session, voucher: Voucher, sig: byte
     if not ctx.chain.members.is_active_with_role(licence.holder, Role.SUBSCRIBER):
         raise Forbidden("the licence holder is not an active subscriber")
     chain_now = ctx.chain.w3.eth.get_block("latest")["timestamp"]
+    if licence.expires_at <= chain_now and licence.uses_left == 0:
+        raise Forbidden("licence used up or expired: buy the plan again")
+    what = _deliverable(ctx, session, licence.product_id)  # before a use is spent: a refusal costs nothing
     if licence.expires_at > chain_now:
         if ctx.chain.licensing.nonce_used(licence.holder, voucher.nonce):
             raise Conflict(REPLAYED)
         record_id = _record(ctx, _usage_row(voucher, sig, licence.holder, licence.product_id))
-    elif licence.uses_left > 0:
-        record_id = _spend_use_on_chain(ctx, voucher, sig, licence.holder, licence.product_id)
     else:
-        raise Forbidden("licence used up or expired: buy the plan again")
-    return delivery_for(ctx, session, licence.product_id, licence.holder, record_id)
+        record_id = _spend_use_on_chain(ctx, voucher, sig, licence.holder, licence.product_id)
+    return delivery_for(ctx, session, licence.product_id, licence.holder, record_id, what)
 
 
 def _spend_use_on_chain(ctx: Context, voucher: Voucher, sig: bytes, holder: str, product_id: int) -> int:
@@ -385,8 +389,22 @@ def _deliverable_from_chain(ctx: Context, session: Session | None, product_id: i
                               "the operator must repair the index (gridmart audit consistency)")
         upload = s.get(Upload, cert.cid)
         envelope = upload.key_envelope if upload and upload.encrypted else None
+    if envelope is not None:
+        _check_envelope(ctx, cert.id, cert.cid, envelope)
     return {"certificate_id": cert.id, "cid": cert.cid, "sha256": cert.sha256,
             "mode": json.loads(row.metadata_json).get("sharing_mode", "download"), "envelope": envelope}
+
+
+def _check_envelope(ctx: Context, cert_id: int, cid: str, envelope: str) -> None:
+    """The content key in the index's envelope must open this artifact: an envelope row moved
+    from another product would hand that product's key to this one's buyers."""
+    try:
+        plain = decrypt_stream(ctx.store.get_stream(cid), unwrap_key(bytes.fromhex(envelope), ctx.operator.key))
+        next(plain, None)  # the first segment authenticates the key (AES-GCM)
+        plain.close()
+    except (ContentError, ValueError) as exc:
+        raise Unavailable(f"the index's key envelope for certificate {cert_id} does not open its artifact ({exc}): "
+                          "the operator must repair the index") from None
 
 
 def open_delivery(ctx: Context, token: str) -> dict[str, Any]:

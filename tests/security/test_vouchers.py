@@ -236,6 +236,7 @@ def test_redemption_decides_on_the_chain_not_on_edited_rows(own_market, licence)
     with pytest.raises(ApiError) as err:
         as_sub.redeem(_sign(as_sub, w3, lid, 10))
     assert err.value.status == 503 and "on-chain hash" in err.value.detail
+    assert _uses(ctx, lid) == 2 and _row(ctx, sub.address, 10) is None  # refused before a use was spent
 
     with ctx.engine.begin() as conn:  # the holder suspended on chain, "active" in the index
         conn.execute(text("UPDATE certificate SET metadata_json = replace(metadata_json, '\"remote-run\"', "
@@ -252,3 +253,33 @@ def test_redemption_decides_on_the_chain_not_on_edited_rows(own_market, licence)
     ctx.chain.members.reinstate(sub.address)
     _indexed(ctx, w3)
     assert as_sub.redeem(_sign(as_sub, w3, lid, 12))["url"]
+
+
+def test_a_key_envelope_moved_between_products_is_refused(own_market, tmp_path):
+    """An edited Upload row cannot hand one product's content key to another's buyers."""
+    url, ctx, w3 = own_market
+    operator = MarketClient(url, ctx.operator)
+    operator.login()
+    pub, sub = Account.create(), Account.create()
+    operator.admit(pub.address, "pub", b"pub", ["publisher"])
+    operator.admit(sub.address, "sub", b"sub", ["subscriber"])
+    as_pub, as_sub = MarketClient(url, pub), MarketClient(url, sub)
+    as_pub.login()
+    as_sub.login()
+    products = []
+    for name in ("secret-a", "secret-b"):
+        f = tmp_path / name
+        f.write_bytes(os.urandom(5000))
+        product = as_pub.publish(f, {"title": name, "kind": "data"}, encrypt=True)
+        operator.approve(product["certificate_id"])
+        as_pub.set_plan(product["product_id"], "per-use", 20, uses=3)
+        products.append(product)
+    lid = as_sub.buy(products[0]["product_id"], "per-use")["licence_id"]
+    with ctx.engine.begin() as conn:  # the cheap product's row now holds the other's key
+        other = conn.execute(text("SELECT key_envelope FROM upload WHERE cid = :c"), {"c": products[1]["cid"]}).scalar_one()
+        conn.execute(text("UPDATE upload SET key_envelope = :e WHERE cid = :c"), {"e": other, "c": products[0]["cid"]})
+    ctx.indexer.products.clear()
+    with pytest.raises(ApiError) as err:
+        as_sub.redeem(_sign(as_sub, w3, lid, 1))
+    assert err.value.status == 503 and "key envelope" in err.value.detail
+    assert _uses(ctx, lid) == 3 and _row(ctx, sub.address, 1) is None  # refused before anything was spent
