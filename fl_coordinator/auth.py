@@ -51,18 +51,26 @@ class Verifier:
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def verify(self, method: str, path: str, body: bytes, headers) -> str:
-        """Return the checksum address of the signer or raise Refused (401/409)."""
+    def claimed(self, headers) -> str:
+        """The address a request claims to be signed by, from its headers alone (complete and
+        within the clock-skew window): what a route checks before it reads a large body. The
+        signature itself is checked by `verify`, which also requires signer == this address."""
         try:
-            claimed, nonce = headers[HEADER_ADDRESS], headers[HEADER_NONCE]
-            ts, sig = int(headers[HEADER_TIME]), headers[HEADER_SIGNATURE]
+            claimed, ts = headers[HEADER_ADDRESS], int(headers[HEADER_TIME])
+            headers[HEADER_NONCE], headers[HEADER_SIGNATURE]
         except (KeyError, ValueError):
             raise Refused("request is not signed; send X-GM-Address, X-GM-Nonce, X-GM-Timestamp "
                           "and X-GM-Signature (EIP-191)", 401) from None
-        now = self.clock()
-        if abs(now - ts) > MAX_SKEW_S:
+        if abs(self.clock() - ts) > MAX_SKEW_S:
             raise Refused(f"request timestamp is more than {MAX_SKEW_S} s off the coordinator clock; "
                           "sync the clock and sign again", 401)
+        return claimed
+
+    def verify(self, method: str, path: str, body: bytes, headers) -> str:
+        """Return the checksum address of the signer or raise Refused (401/409)."""
+        claimed = self.claimed(headers)
+        nonce, ts, sig = headers[HEADER_NONCE], int(headers[HEADER_TIME]), headers[HEADER_SIGNATURE]
+        now = self.clock()
         try:
             signer = Account.recover_message(encode_defunct(text=message(method, path, body, nonce, ts)),
                                              signature=sig)

@@ -164,8 +164,10 @@ def build_router() -> APIRouter:
         """Open a task: the signer must be allowed to (checked before the body is parsed) and the
         model at most the coordinator's max_weights (checked before it is built)."""
         service = svc(request)
+        # the claimed signer may open tasks (on chain) before a byte of the body is read; the
+        # signature then has to be that signer's
+        await run_in_threadpool(service.check_owner, request.app.state.fl_verifier.claimed(request.headers))
         owner, raw = await _verified(request, MAX_CONTEXT_BYTES + JSON_BYTES_PER_WEIGHT * service.max_weights)
-        await run_in_threadpool(service.check_owner, owner)
         body = _parse(raw, CreateTask)
         task = await run_in_threadpool(lambda: service.create_task(
             owner, name=body.name, architecture=body.architecture, initial_weights=body.initial_weights,
@@ -226,6 +228,7 @@ def build_router() -> APIRouter:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
             raise Refused("send the encrypted update as the raw body (Content-Type: application/octet-stream) "
                           "with ?n_samples=", 415)
+        svc(request).check_partner(task_id, request.app.state.fl_verifier.claimed(request.headers))  # before the body
         caller, update = await _verified(request, svc(request).max_update_bytes(task_id))
         rnd = await run_in_threadpool(svc(request).submit, task_id, round_no, caller, update, n_samples)
         return {"accepted": True, "round": round_no, "state": rnd.state}

@@ -285,6 +285,10 @@ class TaskService:
         if caller.lower() != task.owner.lower():
             raise Refused(f"only the task owner {task.owner} may do this", 403)
 
+    def check_partner(self, task_id: str, caller: str) -> str:
+        """`caller` as listed among the partners of task `task_id`, or Refused (404/403)."""
+        return self._partner_only(self.task(task_id), caller)
+
     def _partner_only(self, task: Task, caller: str) -> str:
         for a in task.partners:
             if a.lower() == caller.lower():

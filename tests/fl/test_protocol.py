@@ -10,6 +10,7 @@ import time
 import httpx
 import numpy as np
 import pytest
+from eth_account import Account
 
 from fl_coordinator import certificate, he
 from fl_coordinator.auth import sign_request
@@ -87,8 +88,11 @@ def test_bad_updates_refused_round_goes_on(live_service, wallets, ckks_keys):
     assert rnd["state"] == "aggregated" and rnd["close_reason"] == "all partners submitted"
     assert svc.task(tid).rounds[0].parsed == {}  # the updates kept parsed for aggregating are let go
     reasons = " | ".join(r["reason"] for r in rnd["refused"])
-    for needle in ("not a partner", "values but the model", "context", "already submitted"):
+    # the round logs the refusals of signed requests; the outsider was refused from its headers,
+    # before its body (and so its signature) was read, so it is not logged under a claimed name
+    for needle in ("values but the model", "context", "already submitted"):
         assert needle in reasons
+    assert "not a partner" not in reasons
     agg = keyset.decrypt(a.blob(tid, rnd["aggregate_cid"]))
     assert np.abs(agg - (100 * 1 + 300 * 2 + 600 * 4) / 1000).max() < 1e-7
     assert dict(zip(rnd["partners"], rnd["sample_counts"])) == {k.address: v for k, v in counts.items()}
@@ -417,8 +421,9 @@ def test_task_size_capped_before_the_model_is_built(live_service, wallets):
     assert r.status_code == 422 and "needs 4" in r.json()["detail"]
     # a 1 TiB body announced: refused from its headers (a raw socket: HTTP clients will not lie)
     host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(b"POST /fl/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    signed = "".join(f"{k}: {v}\r\n" for k, v in sign_request(wallets[0].key, "POST", "/fl/tasks", b"{").items())
+    with socket.create_connection((host, int(port))) as sock:  # from a publisher: the size is what is refused
+        sock.sendall(b"POST /fl/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + signed.encode() +
                      b"Content-Length: %d\r\n\r\n{" % (1 << 40))
         sock.settimeout(30)
         answer = b""
@@ -442,3 +447,30 @@ def test_update_body_bounded_by_its_task(live_service, wallets, ckks_keys):
     r = httpx.post(url + path, content=body, headers={**sign_request(a.key, "POST", path, body),
                                                        "Content-Type": "application/octet-stream"})
     assert r.status_code == 413 and "request body over" in r.json()["detail"]
+
+
+def test_large_fl_bodies_are_read_only_after_the_claimed_signer_is_checked(live_service, wallets):
+    """A body the coordinator would have to hold (a task's weights, an update) is read only
+    once the request's headers name a signer allowed to send it: an unsigned or outsider's
+    request is answered while its body is still on the way."""
+    url, svc = live_service
+    host, port = url.removeprefix("http://").split(":")
+    outsider = Account.create()
+
+    def only_publishers(owner: str) -> None:  # as the marketplace's on-chain check would
+        if owner != wallets[0].address:
+            raise Refused(f"{owner} is not an active publisher", 403)
+
+    claims = sign_request(outsider.key, "POST", "/fl/tasks", b"{}")
+    svc.may_open = only_publishers
+    try:
+        for headers, expected in ((b"", b"HTTP/1.1 401"),
+                                  ("".join(f"{k}: {v}\r\n" for k, v in claims.items()).encode(), b"HTTP/1.1 403")):
+            with socket.create_connection((host, int(port))) as sock:
+                sock.settimeout(10)  # the whole 40 MiB never comes: an answer must not wait for it
+                sock.sendall(b"POST /fl/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + headers +
+                             b"Content-Length: %d\r\n\r\n{" % (40 << 20))
+                answer = sock.recv(65536)
+            assert answer.startswith(expected), answer
+    finally:
+        svc.may_open = None
