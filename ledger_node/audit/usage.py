@@ -41,6 +41,9 @@ def audit_usage(ledger: Ledger, bundle: dict[str, Any]) -> Report:
             f"record at {at}")
     if "signature" in record:
         _holder_signed(ledger, r, record)
+    elif record.get("kind") == "redeem":  # a record the holder never signed proves nothing of the holder
+        r.check("the holder signed this redemption", False,
+                "the record carries no voucher signature (made before records carried one, or invented)")
     if record.get("tx"):
         _redemption(ledger, r, record)
     r.facts["record"] = record

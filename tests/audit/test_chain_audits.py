@@ -136,11 +136,12 @@ def test_usage_record_proof_and_a_forged_record(gm, ledger):
     tree = MerkleTree.from_records(records)
     batch_id, _ = gm.usage.anchor(tree.root, len(records), now, now)
     bundle = {"record": canonical(records[3]).decode(), "batch_id": batch_id, "proof": [p.hex() for p in tree.proof(3)]}
-    report = audit_usage(ledger, bundle)
-    assert report.passed, names(report)
+    report = audit_usage(ledger, bundle)  # anchored and included, but no holder signed it (#21 item 8)
+    assert names(report) == ["the holder signed this redemption"]
     forged = dict(bundle, record=canonical({**records[3], "nonce": 99}).decode())
     assert set(names(audit_usage(ledger, forged))) == {"Merkle proof reaches the anchored root",
-                                                       "contract's own verify() agrees"}
+                                                       "contract's own verify() agrees",
+                                                       "the holder signed this redemption"}
     assert leaf_hash(bundle["record"].encode()) == tree.levels[0][3]
 
 

@@ -311,7 +311,7 @@ def test_access_log_redacts_delivery_tokens(make_market):
     assert not any(token in x for x in lines)
 
 
-def test_request_bodies_are_bounded(market, client):  # noqa: F811
+def test_request_bodies_are_bounded(market, client, unit):  # noqa: F811
     """A JSON body over max_json_kb is a 413 (declared or chunked); an anonymous upload is
     refused before its form is read (api/preauth.py); a member's upload over the upload limit
     is refused while it is being read."""
@@ -325,7 +325,11 @@ def test_request_bodies_are_bounded(market, client):  # noqa: F811
     over = (ctx.settings.max_upload_mb + 2) * MiB
     r = http.post("/uploads", files={"file": ("big.bin", b"\0" * over)})  # anonymous
     assert r.status_code == 401 and "sign in first" in r.json()["detail"]
-    r = http.post("/uploads", files={"file": ("big.bin", b"\0" * over)}, headers={"Authorization": f"Bearer {client().token}"})
+    outsider = client(Account.create())  # any wallet can sign in: an upload also needs the publisher role
+    r = http.post("/uploads", files={"file": ("big.bin", b"\0" * over)}, headers={"Authorization": f"Bearer {outsider.token}"})
+    assert r.status_code == 403 and "publisher" in r.json()["detail"]
+    _, publisher = unit(("publisher",), "uploader")
+    r = http.post("/uploads", files={"file": ("big.bin", b"\0" * over)}, headers={"Authorization": f"Bearer {publisher.token}"})
     assert r.status_code == 413 and "GRIDMART_MAX_UPLOAD_MB" in r.json()["detail"]
     forged = http.post("/delivery/eyJhdWQiOiJkZWxpdmVyeSJ9.bWFj/run", files={"file": ("a.csv", b"\0" * over)})
     assert forged.status_code == 403 and "redeem the licence again" in forged.json()["detail"]
