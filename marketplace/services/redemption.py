@@ -149,7 +149,7 @@ def _time_plan_from_facts(ctx: Context, voucher: Voucher, fetch: bool) -> tuple[
     """(holder, product) if the index, complete up to a chain head seen within
     GRIDMART_INDEX_MAX_LAG_SECONDS, stands for a chain on which the holder is an active
     subscriber with a time plan in force; None when the chain path must decide; MISSING when
-    a fact is not cached and `fetch` is false.
+    a fact is not cached and `fetch` is false; NotFound for a licence the chain does not know.
 
     The licence and the holder's status are read from the chain (services.chain_facts); the
     indexer evicts them when it indexes an event that may change them, before it announces
@@ -159,13 +159,16 @@ def _time_plan_from_facts(ctx: Context, voucher: Voucher, fetch: bool) -> tuple[
     if now is None:
         return None
     facts = indexer.facts
-    licence = facts.get(licence_key(voucher.licence_id))
+    key = licence_key(voucher.licence_id)
+    licence = facts.get(key)
     if licence is MISSING:
         if not fetch:
             return MISSING
-        licence = facts.get_or_fetch(licence_key(voucher.licence_id), lambda: _licence_fact(ctx, voucher.licence_id))
-    if licence is None:  # unknown on chain: the chain path says so
-        return None
+        epoch = facts.epoch
+        licence = _licence_fact(ctx, voucher.licence_id)
+        if licence is None:  # unknown on chain; not cached, so made-up ids cannot crowd out real ones
+            raise NotFound(f"unknown licence 0x{voucher.licence_id:064x}")
+        facts.put(key, licence, epoch)
     holder, product_id, expires_at = licence
     if expires_at <= now + 1:
         return None
@@ -392,7 +395,7 @@ def _deliverable_from_chain(ctx: Context, session: Session | None, product_id: i
     if envelope is not None:
         _check_envelope(ctx, cert.id, cert.cid, envelope)
     return {"certificate_id": cert.id, "cid": cert.cid, "sha256": cert.sha256,
-            "mode": json.loads(row.metadata_json).get("sharing_mode", "download"), "envelope": envelope}
+            "mode": shelf.shown_fields(json.loads(row.metadata_json))["sharing_mode"], "envelope": envelope}
 
 
 def _check_envelope(ctx: Context, cert_id: int, cid: str, envelope: str) -> None:

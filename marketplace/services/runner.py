@@ -14,6 +14,7 @@ sandbox (services.sandbox), which holds no key; this process reads back its resu
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from typing import BinaryIO
@@ -23,7 +24,7 @@ from ledger_node.content.encryption import decrypt_stream, unwrap_key
 from ..models import Upload
 from . import sandbox
 from .context import Context
-from .errors import BadRequest, ServiceError, TooLarge
+from .errors import BadRequest, ServiceError, TooLarge, Unavailable
 
 HEATMAP = "heatmap"
 WORKER = "analytics.remote_run"
@@ -41,12 +42,15 @@ def runners() -> list[str]:
     return [*registry.names(), HEATMAP]
 
 
-def run(ctx: Context, upload: Upload, runner: str, data: BinaryIO,
+def run(ctx: Context, upload: Upload | None, sha256: str, runner: str, data: BinaryIO,
         limits: sandbox.Limits = sandbox.Limits()) -> tuple[bytes, str]:
-    """Run `runner` from the artifact `upload` on `data`; returns (result bytes, media type)."""
+    """Run `runner` from the artifact `upload` (whose plaintext the chain certifies as `sha256`)
+    on `data`; returns (result bytes, media type)."""
     if runner not in runners():
         raise BadRequest(f"this product names an unknown runner {runner!r}")
-    artifact = _artifact_bytes(ctx, upload)
+    if upload is None:
+        raise Unavailable("the index has no upload row for this product's artifact: the operator must repair the index")
+    artifact = _artifact_bytes(ctx, upload, sha256)
     work = sandbox.new_workdir()
     try:
         (work / "job.json").write_text(json.dumps({"runner": runner}))
@@ -76,6 +80,8 @@ def run_in_sandbox(work, limits: sandbox.Limits) -> tuple[bytes, str]:
             raise sandbox.SandboxError("crash", "the run reported success but wrote no result")
         return result, str(status.get("media_type", "application/octet-stream"))
     except sandbox.SandboxError as exc:
+        if exc.kind == "unavailable":
+            raise Unavailable(exc.message) from None
         if exc.kind == "memory":
             raise TooLarge(f"{exc.message}: post a smaller input") from None
         if exc.kind == "timeout":
@@ -85,9 +91,13 @@ def run_in_sandbox(work, limits: sandbox.Limits) -> tuple[bytes, str]:
         raise RunFailed("this product could not run: its status was not JSON") from None
 
 
-def _artifact_bytes(ctx: Context, upload: Upload) -> bytes:
+def _artifact_bytes(ctx: Context, upload: Upload, sha256: str) -> bytes:
+    """The artifact's plaintext, checked against the certified sha-256 (not the index's)."""
     stream = ctx.store.get_stream(upload.cid)
     if upload.encrypted:
         key = unwrap_key(bytes.fromhex(upload.key_envelope), ctx.operator.key)
-        stream = decrypt_stream(stream, key, expected_sha256=upload.sha256)
-    return b"".join(stream)  # artifacts of remote-run products are small (a model, a settings file)
+        stream = decrypt_stream(stream, key, expected_sha256=sha256)
+    artifact = b"".join(stream)  # artifacts of remote-run products are small (a model, a settings file)
+    if hashlib.sha256(artifact).hexdigest() != sha256:
+        raise Unavailable("the stored artifact does not hash to its certificate: the operator must repair the store")
+    return artifact

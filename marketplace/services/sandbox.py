@@ -60,7 +60,8 @@ _OUT_OF_MEMORY = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "fa
 
 
 class SandboxError(Exception):
-    """The child did not finish: ``kind`` is timeout, memory, crash or output."""
+    """The child did not finish (``kind``: timeout, memory, crash or output) or could not be
+    started safely (``unavailable``)."""
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
@@ -114,6 +115,9 @@ def run_python(args: list[str], work: Path, limits: Limits = Limits()) -> Finish
     """Run ``python -I <args>`` sandboxed in ``work``; raises SandboxError if it was killed,
     hit a limit or crashed. The caller then reads what it wrote with ``read_output``."""
     iso = isolation()
+    if not iso.as_nobody and not iso.namespaces:  # the run would have the server's uid and see its files
+        raise SandboxError("unavailable", "remote runs are off on this server: it runs as a non-root user without "
+                                          "user namespaces (unshare), so a run could not be kept from its keys")
     for sub in ("home", "tmp", "out"):
         (work / sub).mkdir(exist_ok=True)
     if iso.as_nobody:  # the folder stays root's, so the run cannot swap `out` for a link; what is in it is nobody's
