@@ -214,26 +214,35 @@ def _mount_script(work: Path, expose: bool) -> str:
                       f"umount {staged}/{i}"]
     # the temporary folder (other runs' work folders: other subscribers' data) is replaced by an
     # empty tmpfs holding only this run's work folder: built aside, then moved over it
+    # (a project or interpreter that lives there too, e.g. a checkout under /tmp, is bound back in)
     work = work.resolve()
     parent, fresh = work.parent, work / "tmp" / "fresh"
     if parent != Path("/") and not any(Path(p).is_relative_to(parent) for ps in _closed_ancestors().values()
-                                       for p in ps) and not Path(sys.prefix).resolve().is_relative_to(parent):
+                                       for p in ps):
         q = lambda path: shlex.quote(str(path))  # noqa: E731
         lines += [f"mkdir {q(fresh)}", f"mount -t tmpfs -o size=64m,mode=1777 gridmart-tmp {q(fresh)}",
-                  f"mkdir -m 0711 {q(fresh / work.name)}", f"mount --bind {q(work)} {q(fresh / work.name)}",
-                  f"mount --move {q(fresh)} {q(parent)}", f"cd {q(work)}"]
+                  f"mkdir -m 0711 {q(fresh / work.name)}", f"mount --bind {q(work)} {q(fresh / work.name)}"]
+        for path in (p for p in map(Path, _needed_paths()) if p.is_relative_to(parent)):
+            inside = fresh / path.relative_to(parent)
+            lines += [f"mkdir -p {q(inside)}", f"mount --bind {q(path)} {q(inside)}"]
+        lines += [f"mount --move {q(fresh)} {q(parent)}", f"cd {q(work)}"]
     return "".join(f"{line}; " for line in lines)
+
+
+@lru_cache
+def _needed_paths() -> list[str]:
+    """What the child must read, outermost folders only: the interpreter, the venv, the project."""
+    paths = {Path(p).resolve() for p in (sys.base_prefix, sys.prefix, Path(__file__).parents[2],
+                                         Path(sys.executable).resolve().parent)}
+    return sorted(str(p) for p in paths if not any(p != q and p.is_relative_to(q) for q in paths))
 
 
 @lru_cache
 def _closed_ancestors() -> dict[str, list[str]]:
     """Folders that others cannot traverse (mode without o+x) on the way to what the child
     must read: the interpreter, the venv and the project."""
-    paths = {Path(p).resolve() for p in (sys.base_prefix, sys.prefix, Path(__file__).parents[2],
-                                         Path(sys.executable).resolve().parent)}
-    needed = [str(p) for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
     out: dict[str, list[str]] = {}
-    for path in sorted(needed):
+    for path in _needed_paths():
         for ancestor in reversed(Path(path).parents):
             if ancestor != Path("/") and not os.stat(ancestor).st_mode & stat.S_IXOTH:
                 out.setdefault(str(ancestor), []).append(path)
