@@ -31,7 +31,7 @@ from ledger_node.audit import (
 from ledger_node.audit.product import Hasher
 from ledger_node.contracts import Role
 
-from ..services.auth import authenticate
+from ..services.auth import authenticate, bearer
 from ..services.consistency import audit_consistency
 from ..services.context import Context
 from ..services.errors import BadRequest, Forbidden, NotFound, ServiceError
@@ -98,7 +98,7 @@ def _upload_limit_mb(ctx: Context, authorization: str | None) -> int:
     anonymous = min(ctx.settings.audit_max_upload_mb, ctx.settings.max_upload_mb)
     if not authorization:
         return anonymous
-    principal = authenticate(ctx, authorization.removeprefix("Bearer ").strip())
+    principal = authenticate(ctx, bearer(authorization))
     if principal.is_operator or ctx.chain.members.is_active_with_role(principal.address, Role(0)):
         return ctx.settings.max_upload_mb
     return anonymous
@@ -136,7 +136,7 @@ def consistency(fmt: str = Format, store: bool = Query(False, description="also 
                 ledger: Ledger = Depends(_ledger), ctx: Context = Depends(get_ctx),
                 authorization: str | None = Header(default=None)) -> Response:
     if store:  # reads every stored byte: not for anyone who asks
-        principal = authenticate(ctx, authorization.removeprefix("Bearer ").strip() if authorization else None)
+        principal = authenticate(ctx, bearer(authorization))
         if not (principal.is_operator or ctx.chain.members.is_active_with_role(principal.address, Role.AUDITOR)):
             raise Forbidden("re-hashing the content store is for the operator and auditors")
     return _respond(lambda: audit_consistency(ledger, ctx.engine, ctx.store if store else None), fmt)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from fastapi import Depends, Header, Request
 from sqlmodel import Session
 
-from ..services.auth import Principal, authenticate
+from ..services.auth import Principal, authenticate, bearer
 from ..services.context import Context
 
 
@@ -22,8 +22,7 @@ def get_session(ctx: Context = Depends(get_ctx)) -> Iterator[Session]:
 
 
 def get_principal(ctx: Context = Depends(get_ctx), authorization: str | None = Header(default=None)) -> Principal:
-    token = authorization.removeprefix("Bearer ").strip() if authorization else None
-    return authenticate(ctx, token)
+    return authenticate(ctx, bearer(authorization))
 
 
 def sync_index(request: Request) -> None:

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..services import tokens
-from ..services.auth import SESSION
+from ..services.auth import SESSION, bearer
 
 SIGN_IN = frozenset({"/auth/nonce", "/auth/login"})
 EXEMPT = frozenset({"/redeem"})
@@ -100,9 +100,9 @@ def _member(scope: Scope) -> str | None:
     """The signed-in member's address, if the request carries a valid session token."""
     for name, value in scope["headers"]:
         if name == b"authorization":
-            token = value.decode("latin-1").removeprefix("Bearer ").strip()
             try:
-                return "member:" + tokens.verify(scope["app"].state.ctx.secret, SESSION, token)["sub"]
+                return "member:" + tokens.verify(scope["app"].state.ctx.secret, SESSION,
+                                                 bearer(value.decode("latin-1")) or "")["sub"]
             except (tokens.TokenError, AttributeError, KeyError):
                 return None
     return None

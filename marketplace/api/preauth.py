@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ledger_node.contracts import Role
 
-from ..services.auth import authenticate, require_role
+from ..services.auth import authenticate, bearer, require_role
 from ..services.errors import ServiceError
 from ..services.redemption import open_delivery
 
@@ -42,8 +42,7 @@ class CredentialsFirst:
         path, ctx = scope["path"], scope["app"].state.ctx
         try:
             if path == UPLOADS:
-                token = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-                principal = authenticate(ctx, token.removeprefix("Bearer ").strip() or None)
+                principal = authenticate(ctx, bearer(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")))
                 await run_in_threadpool(require_role, ctx, principal, Role.PUBLISHER)  # any wallet can sign in
             elif (run := RUN.match(path)) is not None:
                 open_delivery(ctx, run.group(1))

@@ -117,21 +117,22 @@ def propose(
 @app.command()
 def approve(proposal: str, wallet: str = CouncilWalletOpt, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Approve PROPOSAL; at the threshold it is scheduled on the timelock."""
-    gm = _chain(wallet, password)
-    pid = _proposal_id(proposal)
-    _run(gm.council.approve, pid)
-    info = _status(gm, pid)
-    emit(info, as_json, f"approved 0x{pid.hex()} — {_line(info)}")
+    _vote("approve", "approved", proposal, wallet, password, as_json)
 
 
 @app.command()
 def cancel(proposal: str, wallet: str = CouncilWalletOpt, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Vote to cancel PROPOSAL; at the threshold it is cancelled (on the timelock too)."""
+    _vote("cancel", "cancel vote on", proposal, wallet, password, as_json)
+
+
+def _vote(function: str, done: str, proposal: str, wallet: str, password: str, as_json: bool) -> None:
+    """A council member's approve or cancel vote, then where the proposal stands."""
     gm = _chain(wallet, password)
     pid = _proposal_id(proposal)
-    _run(gm.council.cancel, pid)
+    _run(getattr(gm.council, function), pid)
     info = _status(gm, pid)
-    emit(info, as_json, f"cancel vote on 0x{pid.hex()} — {_line(info)}")
+    emit(info, as_json, f"{done} 0x{pid.hex()} — {_line(info)}")
 
 
 @app.command()

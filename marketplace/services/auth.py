@@ -104,6 +104,12 @@ def public_key_of(session: Session, address: str) -> str | None:
     return row.public_key if row else None
 
 
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (None when there is none)."""
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    return token or None
+
+
 def authenticate(ctx: Context, token: str | None) -> Principal:
     if not token:
         raise Unauthenticated("sign in first: POST /auth/nonce, sign the message, POST /auth/login")

@@ -59,19 +59,26 @@ def own_market(tmp_path_factory):
         net.stop()
 
 
+def _members(url: str, ctx: Context) -> tuple[MarketClient, tuple, tuple]:
+    """The operator's client, and (account, signed-in client) of a fresh publisher and subscriber."""
+    operator = MarketClient(url, ctx.operator)
+    operator.login()
+    units = []
+    for role in ("publisher", "subscriber"):
+        account = Account.create()
+        operator.admit(account.address, role, role.encode(), [role])
+        as_unit = MarketClient(url, account)
+        as_unit.login()
+        units.append((account, as_unit))
+    return operator, units[0], units[1]
+
+
 @pytest.fixture
 def licence(own_market, tmp_path):
     """(subscriber's client, subscriber, licence id, product id) of a product with a per-use
     plan (3 uses) and a month plan; the subscriber has bought the per-use plan only."""
     url, ctx, _ = own_market
-    operator = MarketClient(url, ctx.operator)
-    operator.login()
-    pub, sub = Account.create(), Account.create()
-    operator.admit(pub.address, "pub", b"pub", ["publisher"])
-    operator.admit(sub.address, "sub", b"sub", ["subscriber"])
-    as_pub, as_sub = MarketClient(url, pub), MarketClient(url, sub)
-    as_pub.login()
-    as_sub.login()
+    operator, (_, as_pub), (sub, as_sub) = _members(url, ctx)
     f = tmp_path / "data.bin"
     f.write_bytes(os.urandom(3000))
     product = as_pub.publish(f, {"title": "Data", "kind": "data"})
@@ -258,14 +265,7 @@ def test_redemption_decides_on_the_chain_not_on_edited_rows(own_market, licence)
 def test_a_key_envelope_moved_between_products_is_refused(own_market, tmp_path):
     """An edited Upload row cannot hand one product's content key to another's buyers."""
     url, ctx, w3 = own_market
-    operator = MarketClient(url, ctx.operator)
-    operator.login()
-    pub, sub = Account.create(), Account.create()
-    operator.admit(pub.address, "pub", b"pub", ["publisher"])
-    operator.admit(sub.address, "sub", b"sub", ["subscriber"])
-    as_pub, as_sub = MarketClient(url, pub), MarketClient(url, sub)
-    as_pub.login()
-    as_sub.login()
+    operator, (_, as_pub), (sub, as_sub) = _members(url, ctx)
     products = []
     for name in ("secret-a", "secret-b"):
         f = tmp_path / name
