@@ -31,7 +31,9 @@ def issue(secret: bytes, purpose: str, ttl_seconds: int, **claims: Any) -> str:
 def verify(secret: bytes, purpose: str, token: str) -> dict[str, Any]:
     try:
         body, mac = token.split(".")
-        good = hmac.compare_digest(_unb64(mac), hmac.new(secret, body.encode(), hashlib.sha256).digest())
+        # compared as text: base64 lets several strings decode to one MAC (the last character's
+        # spare bits), and a token must have exactly one spelling
+        good = hmac.compare_digest(mac.encode(), _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest()).encode())
         payload = json.loads(_unb64(body))
     except (ValueError, TypeError) as exc:
         raise TokenError("malformed token") from exc
