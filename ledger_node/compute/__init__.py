@@ -1,0 +1,1 @@
+"""The compute layer: product bundles, compute nodes and their jobs (docs/compute.md)."""
