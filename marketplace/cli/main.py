@@ -26,6 +26,9 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("fl", "fl", "Federated-learning zone."),
     ("audit", "audit", "Verify certificates, licences, usage and FL records from the chain."),
     ("council", "council", "Consortium council: propose, approve, cancel and execute admin actions behind the timelock."),
+    ("bundle", "bundle", "Check and pack product bundles (an application's code, pinned environment and contract)."),
+    ("compute", "compute", "Run a compute node; add compute-only datasets to it."),
+    ("job", "job", "Follow, cancel and fetch compute jobs."),
 ]
 #: modules whose COMMANDS list is mounted at the top level
 TOP_LEVEL_MODULES = ("market", "serve")
