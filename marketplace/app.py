@@ -20,13 +20,13 @@ from ledger_node import typed_data
 from ledger_node.contracts import Role
 from ledger_node.errors import ChainUnavailable, GridMartError
 
-from .api import audit, auth, market, operator
+from .api import audit, auth, compute, market, operator
 from .api.errors import OUT_OF_RANGE, error_response
 from .api.fastlane import RedeemFastLane
 from .api.limits import BodyLimit, Rate, RateLimit
 from .api.preauth import CredentialsFirst
 from .web import routes as web_routes
-from .services import usage
+from .services import jobs, usage
 from .services.context import Context
 from .services.errors import ServiceError
 from .services.indexer import Indexer
@@ -128,6 +128,8 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
                                                     may_open=_fl_opener(context)))
         fl_ticker.start()
         loops = [_Loop("indexer", indexer.sync, settings.indexer_interval_seconds), anchor]
+        if settings.compute_nodes:  # send spooled jobs, follow running ones, record finished ones
+            loops.append(_Loop("jobs", lambda: jobs.tick(context), settings.jobs_interval_seconds))
         for loop in loops:
             loop.start()
         if freeze_gc:
@@ -180,6 +182,7 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
     app.include_router(auth.router)
     app.include_router(operator.router)
     app.include_router(market.router)
+    app.include_router(compute.router)
     app.include_router(audit.router)
     app.include_router(web_routes.router)
     fl_server.install(app)

@@ -28,7 +28,7 @@ def make_engine(url: str) -> Engine:
 
 
 #: columns added to tables after databases with those tables existed: (table, column, DDL)
-ADDED_COLUMNS = (("redemption", "pending", "BOOLEAN NOT NULL DEFAULT FALSE"),)
+ADDED_COLUMNS = (("redemption", "pending", "BOOLEAN NOT NULL DEFAULT FALSE"), ("upload", "held_by", "VARCHAR"))
 
 
 def _add_columns(engine: Engine) -> None:

@@ -40,6 +40,8 @@ class Upload(SQLModel, table=True):
     encrypted: bool = False
     key_envelope: str | None = None  # content key wrapped to the operator's key (hex)
     uploader: str
+    #: compute-only data: the compute node that holds the bytes (none of them are here)
+    held_by: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -146,6 +148,47 @@ class Redemption(SQLModel, table=True):
     #: reserved before the voucher is submitted on chain; not anchored until settled
     pending: bool = Field(default=False, index=True, sa_column_kwargs={"server_default": false()})
     batch_root: str | None = Field(default=None, index=True)  # set before the anchor tx is sent
+    batch_id: int | None = Field(default=None, index=True)
+    leaf_index: int | None = None
+
+
+class ComputeJob(SQLModel, table=True):
+    """A job on a compute node (services.jobs); once finished, its record is anchored like a
+    usage record (the columns from `at` on are those services.usage batches)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    holder: str = Field(index=True)
+    product_id: int = Field(index=True)
+    certificate_id: int
+    #: the data product's publisher for compute-to-data (approves requests), else None
+    data_publisher: str | None = Field(default=None, index=True)
+    redemption_id: int | None = None
+    node: str
+    node_job: str | None = None
+    #: submitting (spooled here, not yet on the node), awaiting-approval, rejected, then the node's
+    #: queued, building, running, done, failed, cancelled
+    state: str = Field(index=True)
+    progress: float = 0.0
+    error: str | None = None
+    algorithm_cid: str
+    algorithm_sha256: str
+    algorithm_product: int | None = None
+    input_cid: str | None = None
+    input_sha256: str | None = None
+    dataset_cid: str | None = None
+    policy_json: str | None = None
+    env_hash: str | None = None
+    output_cid: str | None = None
+    output_sha256: str | None = None
+    output_size: int | None = Field(default=None, **BIG)
+    media_type: str | None = None
+    created_at: int = Field(**BIG)
+    finished_at: int | None = Field(default=None, **BIG)
+    at: int = Field(default=0, **BIG)
+    record_json: str = ""
+    #: true until the job has finished and its record is written: not anchored before
+    pending: bool = Field(default=True, index=True)
+    batch_root: str | None = Field(default=None, index=True)
     batch_id: int | None = Field(default=None, index=True)
     leaf_index: int | None = None
 

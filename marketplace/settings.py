@@ -54,6 +54,15 @@ class MarketplaceSettings(BaseSettings):
     fl_max_weights: int = 1_000_000
     #: where the FL coordinator keeps task state and accepted updates; default GRIDMART_HOME/fl-spool
     fl_spool: str | None = None
+    #: compute nodes by name: "default=http://127.0.0.1:8701,zhejiang=http://10.0.0.7:8701" (docs/compute.md);
+    #: `gridmart up` starts `default` beside the API
+    compute_nodes: str = ""
+    #: the bearer token the compute nodes expect (only the API may call them)
+    compute_token: str | None = None
+    #: how often running jobs are followed on their nodes
+    jobs_interval_seconds: float = 1.0
+    #: where inputs and algorithms wait until a node takes them, and where results are kept
+    compute_spool: str | None = None
     #: test hook: crash the process at a named step (used to prove the reconciler)
     fault: str | None = None
 
@@ -66,6 +75,19 @@ class MarketplaceSettings(BaseSettings):
 
     def resolved_fl_spool(self) -> Path:
         return Path(self.fl_spool) if self.fl_spool else ledger_settings().home / "fl-spool"
+
+    def resolved_compute_spool(self) -> Path:
+        return Path(self.compute_spool) if self.compute_spool else ledger_settings().home / "compute-spool"
+
+    def compute_node_urls(self) -> dict[str, str]:
+        """{name: base URL}; a malformed entry is a configuration error naming it."""
+        nodes = {}
+        for entry in filter(None, (e.strip() for e in self.compute_nodes.split(","))):
+            name, sep, url = entry.partition("=")
+            if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
+                raise ValueError(f"GRIDMART_COMPUTE_NODES entry {entry!r} is not name=http(s)://host:port")
+            nodes[name.strip()] = url.strip().rstrip("/")
+        return nodes
 
     def resolved_secret(self) -> bytes:
         if self.session_secret:

@@ -4,6 +4,7 @@ Each ``audit_*`` returns a :class:`Report` of named checks; :mod:`.render` print
 as text, JSON or one HTML page. Nothing here reads the marketplace database.
 """
 from .fl import audit_fl
+from .job import audit_job
 from .ledger import Event, Ledger, NotOnChain
 from .licence import audit_licence, parse_licence_id
 from .member import audit_member
@@ -19,6 +20,7 @@ __all__ = [
            "NotOnChain",
            "Report",
            "audit_fl",
+           "audit_job",
            "audit_licence",
            "audit_member",
            "audit_product",

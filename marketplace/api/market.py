@@ -264,7 +264,7 @@ def run(token: str, file: UploadFile = File(...), ctx: Context = Depends(get_ctx
                        "ask the operator to run `gridmart audit consistency`")
     meta = json.loads(row.metadata_json)
     if not meta.get("runner"):
-        raise BadRequest("this application product names no runner")
+        raise BadRequest("this application runs as compute jobs: POST your input to this link's /jobs")
     result, media_type = runner.run(ctx, session.get(Upload, claims["cid"]), certified.sha256, meta["runner"], file.file)
     return Response(result, media_type=media_type)
 

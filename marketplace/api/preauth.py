@@ -1,7 +1,7 @@
 """Credentials checked before a multipart body is read.
 
 FastAPI parses a form (spooling its files to disk) before any dependency runs, so the login
-of `POST /uploads` and the delivery link of `POST /delivery/<token>/run` would be checked
+of `POST /uploads` and the delivery link of `POST /delivery/<token>/run` (and `/jobs`) would be checked
 only after an anonymous client had made the server write up to the upload limit. This
 middleware checks the credential first — for an upload also the publisher role on chain,
 since any wallet can sign in — with the same checks the routes make, and answers 401 / 403
@@ -22,7 +22,7 @@ from ..services.errors import ServiceError
 from ..services.redemption import open_delivery
 
 UPLOADS = "/uploads"
-RUN = re.compile(r"^/delivery/([^/]+)/run$")
+RUN = re.compile(r"^/delivery/([^/]+)/(?:run|jobs)$")
 
 
 class CredentialsFirst:

@@ -256,4 +256,6 @@ def product_page(ctx: Context, session: Session, product_id: int) -> dict:
                          "tx_hash": row.tx_hash if row else None, "signature": row.signature if row else None,
                          "metadata": json.loads(row.metadata_json) if certified else None,
                          "metadata_verified": certified})
+        if product.sharing_mode == "compute-only":  # its bytes are served nowhere; the page does not name them
+            versions[-1].pop("cid")
     return {**_summary(view, product, rows.get(view.latest[product_id])), "versions": versions}

@@ -14,7 +14,7 @@ import json
 import os
 from typing import Any, BinaryIO
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlmodel import Session, select
 from web3 import Web3
 
@@ -29,7 +29,29 @@ from .auth import Principal, require_operator, require_role
 from .context import Context
 from .errors import BadRequest, Conflict, Forbidden, NotFound, TooLarge
 
-SHARING_MODES = ("download", "interface", "remote-run", "federated")
+SHARING_MODES = ("download", "interface", "remote-run", "federated", "compute-only")
+#: a bundle CID or a tool/application certificate id a compute-only data product lets run on it
+TrustedAlgorithm = str | int
+
+
+class OutputPolicy(BaseModel):
+    """What may leave a compute-only data product's node (docs/compute.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_output_bytes: int = Field(default=1 << 20, ge=1, le=1 << 30)
+    #: tables: every row must count at least this many customers in `group_column`
+    min_group: int | None = Field(default=None, ge=1, le=1_000_000)
+    group_column: str = Field(default="customers", min_length=1, max_length=100)
+
+
+class ComputeTerms(BaseModel):
+    """Where a product's jobs run and, for compute-only data, what may run on it."""
+
+    model_config = ConfigDict(extra="forbid")
+    node: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    trusted_algorithms: list[TrustedAlgorithm] = Field(default_factory=list, max_length=200)
+    approve_each: bool = False
+    output_policy: OutputPolicy = Field(default_factory=OutputPolicy)
 
 
 class ListingMetadata(BaseModel):
@@ -45,6 +67,8 @@ class ListingMetadata(BaseModel):
     runner: str | None = None
     #: where this version came from, e.g. the federated-learning task that trained it
     lineage: dict[str, str | int] | None = Field(default=None, max_length=20)
+    #: bundles (remote-run without a runner) and compute-only data: the compute terms
+    compute: ComputeTerms | None = None
 
     @field_validator("kind")
     @classmethod
@@ -60,12 +84,21 @@ class ListingMetadata(BaseModel):
             raise ValueError(f"sharing_mode must be one of {', '.join(SHARING_MODES)}")
         return v
 
+    @model_validator(mode="after")
+    def _compute_only(self) -> "ListingMetadata":
+        if self.sharing_mode == "compute-only" and self.kind != "data":
+            raise ValueError("sharing_mode compute-only is for data products (kind data)")
+        if self.sharing_mode == "compute-only" and self.runner:
+            raise ValueError("a compute-only data product names no runner: subscribers bring the algorithm")
+        return self
+
     def document(self) -> dict:
-        """The metadata as hashed and stored; `lineage` only when present, so hashes of
-        listings made before it existed stay valid."""
+        """The metadata as hashed and stored; `lineage` and `compute` only when present, so
+        hashes of listings made before they existed stay valid."""
         doc = self.model_dump()
-        if doc["lineage"] is None:
-            del doc["lineage"]
+        for optional in ("lineage", "compute"):
+            if doc[optional] is None:
+                del doc[optional]
         return doc
 
     def canonical(self) -> bytes:
@@ -113,6 +146,30 @@ def upload(ctx: Context, session: Session, principal: Principal, stream: BinaryI
     return existing
 
 
+def register_held(ctx: Context, session: Session, principal: Principal, node_name: str, cid: str) -> Upload:
+    """Register compute-only data that stays on the publisher's compute node: the node must
+    hold it and name this publisher; only its CID, sha-256 and size come here, never its bytes."""
+    from .compute_nodes import node
+
+    require_role(ctx, principal, Role.PUBLISHER)
+    try:
+        cid_to_bytes(cid)
+    except ValueError:
+        raise BadRequest(f"{cid!r} is not a CID") from None
+    held = node(ctx, node_name).dataset(cid)
+    if held.get("publisher") != principal.address:
+        raise Forbidden(f"compute node {node_name!r} holds {cid} for another publisher")
+    existing = session.get(Upload, cid)
+    if existing is not None:
+        if existing.held_by != node_name or existing.uploader != principal.address:
+            raise Conflict(f"{cid} is already registered here as another artifact")
+        return existing
+    row = Upload(cid=cid, sha256=held["sha256"], size=int(held["size"]), uploader=principal.address, held_by=node_name)
+    session.add(row)
+    session.commit()
+    return row
+
+
 def listing_for(ctx: Context, upload_row: Upload, metadata: ListingMetadata, publisher: str, previous: int,
                 deadline: int) -> Listing:
     """The Listing the publisher must sign for this upload and metadata."""
@@ -125,6 +182,7 @@ def prepare(ctx: Context, session: Session, principal: Principal, cid: str, meta
             previous: int = 0, valid_seconds: int = 3600) -> dict[str, Any]:
     """The EIP-712 document for the publisher's wallet to sign (eth_signTypedData_v4)."""
     up = _own_upload(session, principal, cid)
+    _check_holding(up, metadata)
     deadline = ctx.chain.w3.eth.get_block("latest")["timestamp"] + valid_seconds
     listing = listing_for(ctx, up, metadata, principal.address, previous, deadline)
     doc = typed_data.full_message("Listing", listing.message(), ctx.chain_id, ctx.chain.products.address)
@@ -147,6 +205,7 @@ def publish(ctx: Context, session: Session, principal: Principal, cid: str, meta
     """Verify the signed listing, record its metadata, certify it on chain; returns the certificate id."""
     require_role(ctx, principal, Role.PUBLISHER)
     up = _own_upload(session, principal, cid)
+    _check_holding(up, metadata)
     if previous:
         product = session.get(Product, previous) or _product_of_certificate(session, previous)
         if product is None:
@@ -177,6 +236,18 @@ def publish(ctx: Context, session: Session, principal: Principal, cid: str, meta
     if ctx.settings.fault == "after_certificate":
         os._exit(17)  # test hook: die between the chain and the database
     return cert_id
+
+
+def _check_holding(up: Upload, metadata: ListingMetadata) -> None:
+    """Compute-only data is exactly the data a compute node holds (and named there)."""
+    compute_only = metadata.sharing_mode == "compute-only"
+    if compute_only and up.held_by is None:
+        raise BadRequest("a compute-only data product must stay on your compute node: add it there "
+                         "(gridmart compute add-dataset) and register it (POST /uploads/held), not upload it")
+    if not compute_only and up.held_by is not None:
+        raise BadRequest("this artifact is held on a compute node: it can only be listed with sharing_mode compute-only")
+    if compute_only and (metadata.compute is None or metadata.compute.node != up.held_by):
+        raise BadRequest(f"compute.node must name {up.held_by!r}, the compute node that holds this data")
 
 
 def _product_of_certificate(session: Session, cert_id: int) -> Product | None:

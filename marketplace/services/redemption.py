@@ -335,6 +335,11 @@ def _record(ctx: Context, row: UsageRow) -> int:
 def delivery_for(ctx: Context, session: Session | None, product_id: int, holder: str, redemption_id: int | None,
                  what: dict[str, Any] | None = None) -> dict:
     what = what or _deliverable(ctx, session, product_id)
+    if what["mode"] == "compute-only":  # nothing to fetch, and the CID is not the subscriber's to know
+        token = tokens.issue(ctx.secret, DELIVERY, ctx.settings.signed_url_ttl_seconds, product=product_id,
+                             holder=holder, redemption=redemption_id, mode=what["mode"])
+        return {"product_id": product_id, "certificate_id": what["certificate_id"], "mode": what["mode"],
+                "jobs_url": f"/delivery/{token}/jobs", "expires_in": ctx.settings.signed_url_ttl_seconds}
     token = tokens.issue(ctx.secret, DELIVERY, ctx.settings.signed_url_ttl_seconds, cid=what["cid"], product=product_id,
                          holder=holder, redemption=redemption_id, mode=what["mode"])
     out: dict[str, Any] = {"product_id": product_id, "certificate_id": what["certificate_id"], "mode": what["mode"],
@@ -344,7 +349,9 @@ def delivery_for(ctx: Context, session: Session | None, product_id: int, holder:
         content_key = unwrap_key(bytes.fromhex(what["envelope"]), ctx.operator.key)
         with _session(ctx, session) as s:
             out["wrapped_key"] = wrap_key(content_key, _holder_public_key(s, holder)).hex()
-    if what["mode"] == "remote-run":
+    if what["mode"] == "remote-run" and what.get("bundle"):
+        out["jobs_url"] = f"/delivery/{token}/jobs"
+    elif what["mode"] == "remote-run":
         out["run_url"] = f"/delivery/{token}/run"
     return out
 
@@ -394,8 +401,11 @@ def _deliverable_from_chain(ctx: Context, session: Session | None, product_id: i
         envelope = upload.key_envelope if upload and upload.encrypted else None
     if envelope is not None:
         _check_envelope(ctx, cert.id, cert.cid, envelope)
-    return {"certificate_id": cert.id, "cid": cert.cid, "sha256": cert.sha256,
-            "mode": shelf.shown_fields(json.loads(row.metadata_json))["sharing_mode"], "envelope": envelope}
+    meta = json.loads(row.metadata_json)
+    mode = shelf.shown_fields(meta)["sharing_mode"]
+    return {"certificate_id": cert.id, "cid": cert.cid, "sha256": cert.sha256, "mode": mode, "envelope": envelope,
+            # a remote-run product that names no built-in runner is a bundle: its jobs run on a compute node
+            "bundle": mode == "remote-run" and not meta.get("runner"), "compute": meta.get("compute")}
 
 
 def _check_envelope(ctx: Context, cert_id: int, cid: str, envelope: str) -> None:

@@ -8,7 +8,8 @@ the same call is sent without that look-up: its root did not exist before.)
 Records arrive committed (services.recorder); a reservation of the per-use path (``pending``)
 is anchored only once settled (services.redemption). `drain` anchors every full batch waiting, and
 the app wakes it as soon as a batch is full (GRIDMART_ANCHOR_BATCH_SIZE), besides every
-GRIDMART_ANCHOR_INTERVAL_SECONDS.
+GRIDMART_ANCHOR_INTERVAL_SECONDS. Compute jobs' records (services.jobs) are anchored the same
+way from their own table, once the job has ended (``pending`` until then).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sqlmodel import Session, select
 from ledger_node.merkle import MerkleTree, leaf_hash
 
 from ..db import placeholder
-from ..models import Redemption
+from ..models import ComputeJob, Redemption
 from . import redemption
 from .context import Context
 
@@ -30,23 +31,28 @@ def drain(ctx: Context, partial: bool = True, max_batches: int = 100) -> int:
     further behind. Returns how many batches were anchored."""
     limit, done = ctx.settings.anchor_batch_size, 0
     redemption.settle_reservations(ctx)
-    while done < max_batches:
-        batch_id, count = _flush(ctx, limit, full_only=not partial)
-        if batch_id is None:
-            break
-        done += 1
-        if count < limit:
-            break
+    for table in RECORDS:
+        for _ in range(max_batches - done):
+            batch_id, count = _flush(ctx, limit, full_only=not partial, model=table)
+            if batch_id is None:
+                break
+            done += 1
+            if count < limit:
+                break
     return done
+
+
+#: the tables whose rows are anchored records (the same columns from `at` on)
+RECORDS = (Redemption, ComputeJob)
 
 
 _FLUSHING = threading.Lock()  # one flush at a time (the anchor loop, shutdown, tools)
 
 
-def _flush(ctx: Context, limit: int, full_only: bool = False) -> tuple[int | None, int]:
-    """(batch id, records) of one anchored batch, or (None, 0). Plain SQL on the driver's
-    connection: a batch is a thousand rows, and the ORM would spend ~40 ms on them."""
-    table = Redemption.__tablename__
+def _flush(ctx: Context, limit: int, full_only: bool = False, model=Redemption) -> tuple[int | None, int]:
+    """(batch id, records) of one anchored batch of `model`'s rows, or (None, 0). Plain SQL on
+    the driver's connection: a batch is a thousand rows, and the ORM would spend ~40 ms on them."""
+    table = model.__tablename__
     mark = placeholder(ctx.engine)
     with _FLUSHING, Session(ctx.engine) as session:
         cur = session.connection().connection.cursor()  # inside the session's transaction
@@ -89,13 +95,13 @@ def _anchored_batch(ctx: Context, root_hex: str) -> int | None:
     return logs[0]["args"]["batchId"] if logs else None
 
 
-def proof_for(session: Session, redemption_id: int) -> dict | None:
+def proof_for(session: Session, record_id: int, model=Redemption) -> dict | None:
     """The record, its batch and Merkle proof (None until anchored)."""
-    row = session.get(Redemption, redemption_id)
+    row = session.get(model, record_id)
     if row is None or row.batch_id is None:
         return None
-    batch = session.exec(select(Redemption).where(Redemption.batch_root == row.batch_root)
-                         .order_by(Redemption.leaf_index)).all()
+    batch = session.exec(select(model).where(model.batch_root == row.batch_root)
+                         .order_by(model.leaf_index)).all()
     tree = MerkleTree.from_leaves([leaf_hash(r.record_json.encode()) for r in batch])
     return {"record": row.record_json, "batch_id": row.batch_id, "root": tree.root.hex(), "leaf_index": row.leaf_index,
             "proof": [p.hex() for p in tree.proof(row.leaf_index)]}
