@@ -152,10 +152,7 @@ def register_held(ctx: Context, session: Session, principal: Principal, node_nam
     from .compute_nodes import node
 
     require_role(ctx, principal, Role.PUBLISHER)
-    try:
-        cid_to_bytes(cid)
-    except ValueError:
-        raise BadRequest(f"{cid!r} is not a CID") from None
+    cid_to_bytes(cid)  # a malformed CID is a 400 naming it
     held = node(ctx, node_name).dataset(cid)
     if held.get("publisher") != principal.address:
         raise Forbidden(f"compute node {node_name!r} holds {cid} for another publisher")
