@@ -6,6 +6,7 @@ output on stdout can be piped.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +18,13 @@ from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from analytics import registry
+from analytics.bundles import build_product_bundle, build_training_bundle
 from analytics.card import load_card
 from analytics.data import billing, equipment
 from analytics.data.sgcc import SGCC_DAYS, generate_sgcc
 from analytics.data.transformers import generate_transformer_load
 from analytics.errors import AnalyticsError
+from ledger_node.content.importer import compute_cid
 from ledger_node.errors import GridMartError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
@@ -206,3 +209,27 @@ def card(
     with _analytics_errors():
         registry.get(name)
         typer.echo(json.dumps(load_card(_model_path(name, model)), indent=2))
+
+
+def _write_bundle(data: bytes, out_file: Path) -> None:
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_bytes(data)
+    typer.echo(f"{out_file}: CID {compute_cid(data)} sha-256 {hashlib.sha256(data).hexdigest()} size {len(data)}")
+
+
+@app.command()
+def bundle(
+    name: str = typer.Argument(..., help="Product name (see `gridmart analytics list`)."),
+    model_dir: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Folder holding NAME.skops and its card."),
+    out_file: Path = typer.Option(..., "-o", "--out", help="Bundle archive to write (.tar.gz)."),
+):
+    """Pack a trained product as a compute bundle (publish it with --mode remote-run, no --runner)."""
+    with _analytics_errors():
+        _write_bundle(build_product_bundle(name, model_dir), out_file)
+
+
+@app.command("training-bundle")
+def training_bundle(out_file: Path = typer.Option(..., "-o", "--out", help="Bundle archive to write (.tar.gz).")):
+    """Pack the compute-to-data algorithm that trains the theft model on a compute-only SGCC data set."""
+    with _analytics_errors():
+        _write_bundle(build_training_bundle(), out_file)

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import os
+import tarfile
 from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+from ledger_node.compute.bundle import MANIFEST
 from ledger_node.errors import GridMartError
 from marketplace.client import MarketClient
 
 from ._common import JsonOpt, PasswordOpt, emit, signer
+from .bundle import manifest_of
 
 WalletArg = typer.Option(..., "--wallet", "-w", help="keystore name of your wallet")
 
@@ -51,6 +54,8 @@ def publish(
     wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Upload an artifact and list it, signed by your wallet (EIP-712)."""
+    if (mode == "remote-run" and kind in ("application", "tool") and not runner) or _holds_manifest(file):
+        manifest_of(file)  # before the wallet is opened: a bad bundle is one line naming the field
     client = connect(wallet, password)
     metadata = {"title": title, "kind": kind, "description": description, "sharing_mode": mode, "licence_terms": terms,
                 "tags": [t.strip() for t in tags.split(",") if t.strip()]}
@@ -61,6 +66,15 @@ def publish(
                              progress=lambda n: bar.advance(bar.task_ids[0], n))
     emit(out, as_json, f"certificate {out['certificate_id']} (product {out['product_id']}) registered, "
                        f"CID {out['cid']}; waiting for the operator's approval")
+
+
+def _holds_manifest(file: Path) -> bool:
+    """Whether the file is a tar with a bundle manifest at its root (then it must be a valid bundle)."""
+    try:
+        with tarfile.open(file, mode="r:*") as tar:
+            return any(name.removeprefix("./") == MANIFEST for name in tar.getnames())
+    except (tarfile.TarError, EOFError, OSError):
+        return False
 
 
 def approve(cert_id: int, wallet: str = WalletArg, password: str = PasswordOpt) -> None:
