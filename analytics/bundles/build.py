@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 
 from analytics import registry
-from analytics.card import card_path, load_card, sha256_file
-from analytics.errors import AnalyticsError
 from analytics.bundles.pins import pinned_requirements
 from analytics.bundles.vendor import copy_closure
+from analytics.card import card_path, load_card, sha256_file
+from analytics.errors import AnalyticsError
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = "gridmart-bundle.json"
@@ -39,7 +39,7 @@ def _write(folder: Path, manifest: dict, entry: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(entry, folder / "main.py")
     copy_closure(entry, folder)
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return folder
 
 
@@ -99,7 +99,9 @@ def write_training_folder(folder: Path) -> Path:
 
 
 def _packed(write) -> bytes:
-    from ledger_node.compute.bundle import pack  # the one packer; see the module docstring
+    from ledger_node.compute.bundle import (
+        pack,  # the one packer; see the module docstring
+    )
 
     with tempfile.TemporaryDirectory(prefix="gridmart-bundle-") as tmp:
         return pack(write(Path(tmp) / "bundle"))

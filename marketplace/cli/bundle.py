@@ -10,7 +10,13 @@ from pathlib import Path
 
 import typer
 
-from ledger_node.compute.bundle import BundleError, Manifest, check_folder, pack as pack_folder, read_manifest
+from ledger_node.compute.bundle import (
+    BundleError,
+    Manifest,
+    check_folder,
+    read_manifest,
+)
+from ledger_node.compute.bundle import pack as pack_folder
 from ledger_node.content.importer import compute_cid
 from ledger_node.errors import GridMartError
 
