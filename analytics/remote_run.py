@@ -2,7 +2,7 @@
 
 The marketplace writes ``job.json`` (the runner), ``artifact`` (the product's decrypted
 bytes) and ``input`` (what the subscriber posted) into a fresh work folder and starts
-this module in a sandbox (marketplace/services/sandbox.py). Everything that parses a
+this module in a sandbox (ledger_node/compute/sandbox.py). Everything that parses a
 publisher's bundle or a subscriber's file happens here, in a process that holds no key:
 untar, load the model, read the input, run. It writes ``out/result`` and
 ``out/status.json`` (scratch goes to ``tmp/``): ``{"ok": true, "media_type": ...}`` or ``{"ok": false, "kind":

@@ -35,7 +35,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from analytics import registry, remote_run  # noqa: E402
 from analytics.data.sgcc import generate_sgcc  # noqa: E402
 from analytics.heatmap import generate_city  # noqa: E402
-from marketplace.services import runner, sandbox  # noqa: E402
+from ledger_node.compute import sandbox  # noqa: E402
+from marketplace.services import runner  # noqa: E402
 
 
 def theft_case(folder: Path) -> tuple[str, bytes, bytes]:

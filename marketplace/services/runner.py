@@ -10,7 +10,7 @@ The listing metadata names a runner:
 This process only fetches the artifact (decrypting it with the operator's key if needed:
 decryption does not parse it) and writes it with the posted input into a work folder.
 Everything that parses a bundle or an input runs in analytics.remote_run inside the
-sandbox (services.sandbox), which holds no key; this process reads back its result file.
+sandbox (ledger_node.compute.sandbox), which holds no key; this process reads back its result file.
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ import json
 import shutil
 from typing import BinaryIO
 
+from ledger_node.compute import sandbox
 from ledger_node.content.encryption import decrypt_stream, unwrap_key
 
 from ..models import Upload
-from . import sandbox
 from .context import Context
 from .errors import BadRequest, ServiceError, TooLarge, Unavailable
 

@@ -1,7 +1,7 @@
 """Issue #21 item 1: product code runs only in the sandbox, which holds no key and reaches nothing.
 
 Real processes, no mocks: each probe is a Python script run by the same launcher that
-remote-run uses (marketplace/services/sandbox.py), and the end-to-end case publishes, buys
+remote-run uses (ledger_node/compute/sandbox.py), and the end-to-end case publishes, buys
 and runs a malicious product on the real marketplace (tests/market/conftest.py).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 
 from ledger_node.config import get_settings as ledger_settings, secure_home
 from marketplace.client import ApiError
-from marketplace.services import sandbox
+from ledger_node.compute import sandbox
 from marketplace.settings import MarketplaceSettings
 from tests.security.malicious import marker_code, poison
 
