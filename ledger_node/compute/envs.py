@@ -62,7 +62,7 @@ def ensure(home: Path, manifest: Manifest, limits: sandbox.Limits, on_start=None
         try:
             _build(build, manifest.pins(), limits)
             _read_only(build)
-            os.chmod(build, 0o755)
+            os.chmod(build, 0o555)  # mkdtemp made it 0700: jobs (uid 65534) read it
             os.replace(build, target)
         finally:
             shutil.rmtree(build, ignore_errors=True)
