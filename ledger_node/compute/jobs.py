@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ QUEUED, BUILDING, RUNNING, DONE, FAILED, CANCELLED = "queued", "building", "runn
 FINISHED = (DONE, FAILED, CANCELLED)
 RESTARTED_TWICE = "the compute node restarted during this job twice"
 LOG_LIMIT = 1 << 20
+WORKDIRS = "workdirs"  # in a job's folder while it runs: the sandbox work folders it uses
 _PROGRESS = re.compile(r"^progress:\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
 
 
@@ -124,7 +126,12 @@ class Store:
 
     def recover(self) -> None:
         """After a restart: a job that was building or running runs once more; the second
-        interruption fails it."""
+        interruption fails it. The work folders of interrupted runs are removed."""
+        for listed in (self.home / "jobs").glob(f"*/{WORKDIRS}"):
+            for line in listed.read_text().split():
+                if Path(line).parent == Path(tempfile.gettempdir()) and Path(line).name.startswith("gridmart-run-"):
+                    sandbox.remove_workdir(Path(line))
+            listed.unlink()
         with Session(self.engine) as s:
             for job in s.exec(select(Job).where(Job.state.in_((BUILDING, RUNNING)))):
                 if job.attempts >= 2:
@@ -211,6 +218,8 @@ class Workers:
     def _run(self, job: Job) -> None:
         spec = json.loads(job.spec)
         unpacked, work = sandbox.new_workdir(), sandbox.new_workdir()  # one folder per sandbox run
+        workdirs = self.store.folder(job.id) / WORKDIRS  # so a restart after a crash removes them
+        workdirs.write_text(f"{unpacked}\n{work}\n")
         try:
             manifest = self._inspect(job, unpacked)
             limits = self._limits(manifest.resources)
@@ -229,6 +238,7 @@ class Workers:
         finally:
             sandbox.remove_workdir(unpacked)
             sandbox.remove_workdir(work)
+            workdirs.unlink()
 
     def _inspect(self, job: Job, work: Path) -> bundle.Manifest:
         """Extract and validate the bundle in the sandbox; the manifest comes back as JSON."""

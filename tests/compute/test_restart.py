@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from .conftest import Client, make_bundle, start_node
 
@@ -28,6 +29,8 @@ def test_a_job_interrupted_once_is_requeued_and_completes(tmp_path):
         running = client.submit(SLOW, input=b"3").json()["id"]
         queued = client.submit(SLOW, input=b"0").json()["id"]
         _wait_log(client, running, "entry began")
+        left = [Path(p) for p in (node.home / "jobs" / running / "workdirs").read_text().split()]
+        assert all(map(Path.exists, left))
         node.kill()
         node.start()
         client = Client(node)
@@ -36,6 +39,8 @@ def test_a_job_interrupted_once_is_requeued_and_completes(tmp_path):
         assert "attempt 2" in client.logs(running) and client.logs(running).count("entry began") == 2
         assert client.wait(queued)["state"] == "done"
         assert client.job(queued)["attempts"] == 1
+        assert not (node.home / "jobs" / running / "workdirs").exists()
+        assert not any(map(Path.exists, left)), "the interrupted run's work folders were left behind"
     finally:
         node.stop()
 
