@@ -25,6 +25,7 @@ The parent reads back only regular files the child wrote, up to a size cap.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import shlex
 import shutil
@@ -33,6 +34,8 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -111,42 +114,135 @@ def isolation() -> Isolation:
     return Isolation(as_nobody=as_nobody, namespaces=ok)
 
 
+@dataclass(frozen=True)
+class Mount:
+    """A host path shown inside the run at ``work/<target>`` (read-only unless ``writable``)."""
+
+    source: Path
+    target: str
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Options:
+    """How `start` runs: the interpreter and its flags (``-I`` for the project's own workers,
+    ``-E -s`` for a bundle's entry so its folder is on sys.path), network (environment
+    builds only), mounts, extra variables, folders to hide, the working directory inside
+    ``work``, and where stdout+stderr go (``log``: a parent-owned file, kept to ``log_limit``
+    bytes; ``on_line`` sees every line)."""
+
+    python: str = sys.executable
+    flags: tuple[str, ...] = ("-I",)
+    network: bool = False
+    mounts: tuple[Mount, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    hide: tuple[Path, ...] = ()
+    cwd: str = ""
+    log: Path | None = None
+    log_limit: int = 1 << 20
+    on_line: Callable[[str], None] | None = None
+
+
+class Running:
+    """A started run: ``wait`` for it (Finished, or SandboxError), ``cancel`` it from any thread."""
+
+    def __init__(self, args: list[str], work: Path, limits: Limits, options: Options):
+        iso = isolation()
+        if not iso.as_nobody and not iso.namespaces:  # the run would have the server's uid and see its files
+            raise SandboxError("unavailable", "remote runs are off on this server: it runs as a non-root user "
+                                              "without user namespaces (unshare), so a run could not be kept "
+                                              "from its keys")
+        if (options.mounts or options.hide) and not iso.namespaces:
+            raise SandboxError("unavailable", "this server cannot run jobs: mounting their folders needs mount "
+                                              "namespaces (unshare), which this kernel refuses")
+        for sub in ("home", "tmp", "out"):
+            (work / sub).mkdir(exist_ok=True)
+        if iso.as_nobody:  # the folder stays root's, so the run cannot swap `out` for a link; what is in it is nobody's
+            _chown_tree(work)
+            os.chmod(work, 0o711)
+        self.limits, self.cancelled = limits, False
+        self._tail = bytearray()
+        command = _command(iso, args, work, limits, options)
+        env = {**_environment(work), **dict(options.env)}
+        if options.log is None:  # stderr only, to a file of the parent's outside work
+            self._sink = tempfile.TemporaryFile(prefix="gridmart-run-stderr-")
+            self.proc = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=self._sink, close_fds=True,
+                                         start_new_session=True, preexec_fn=_die_with_parent)
+            self._reader = None
+        else:
+            self._sink = open(options.log, "ab")
+            self.proc = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, close_fds=True,
+                                         start_new_session=True, preexec_fn=_die_with_parent)
+            self._reader = threading.Thread(target=self._copy, args=(options,), daemon=True)
+            self._reader.start()
+
+    def _copy(self, options: Options) -> None:
+        """Drain the run's output into the log (up to its cap; the rest is dropped, never
+        blocking the run) and hand each line to ``on_line``."""
+        kept, partial = self._sink.tell(), b""
+        for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):
+            self._tail = (self._tail + chunk)[-4096:]
+            if kept < options.log_limit:
+                piece = chunk[:options.log_limit - kept]
+                self._sink.write(piece)
+                self._sink.flush()
+                kept += len(piece)
+                if kept >= options.log_limit:
+                    self._sink.write(b"\n[log truncated: the rest of the output was dropped]\n")
+                    self._sink.flush()
+            if options.on_line:
+                *lines, partial = (partial + chunk).split(b"\n")
+                partial = partial[-4096:]
+                for line in lines:
+                    options.on_line(line.decode(errors="replace"))
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        _kill(self.proc)
+
+    def wait(self) -> Finished:
+        limits = self.limits
+        try:
+            try:
+                returncode = self.proc.wait(timeout=limits.wall_seconds)
+            except subprocess.TimeoutExpired:
+                _kill(self.proc)
+                raise SandboxError("timeout", f"the run took longer than {limits.wall_seconds:g} s and was stopped")
+            finally:
+                _kill(self.proc)  # anything the child left in its group
+                if self._reader is not None:
+                    self._reader.join()
+                    self.proc.stdout.close()
+            if self._reader is None:
+                self._sink.seek(max(0, os.fstat(self._sink.fileno()).st_size - 4096))
+                self._tail = bytearray(self._sink.read())
+        finally:
+            self._sink.close()
+        tail = self._tail.decode(errors="replace")
+        if self.cancelled:
+            raise SandboxError("cancelled", "the run was cancelled")
+        if returncode == 0:
+            return Finished(returncode, tail)
+        if any(sign in tail for sign in _OUT_OF_MEMORY):
+            raise SandboxError("memory", f"the run needed more than its {limits.memory_bytes >> 20} MiB of memory")
+        if returncode in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+            raise SandboxError("timeout", f"the run used more than {limits.cpu_seconds} s of CPU and was stopped")
+        if returncode in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) or "File too large" in tail:
+            raise SandboxError("crash", f"the run was stopped writing a file past its {limits.file_bytes >> 20} MiB limit")
+        raise SandboxError("crash", f"the run failed (exit status {returncode})")
+
+
+def start(args: list[str], work: Path, limits: Limits = Limits(), options: Options = Options()) -> Running:
+    """Start ``<python> <flags> <args>`` sandboxed in ``work`` and return its handle."""
+    return Running(args, work, limits, options)
+
+
 def run_python(args: list[str], work: Path, limits: Limits = Limits()) -> Finished:
     """Run ``python -I <args>`` sandboxed in ``work``; raises SandboxError if it was killed,
     hit a limit or crashed. The caller then reads what it wrote with ``read_output``."""
-    iso = isolation()
-    if not iso.as_nobody and not iso.namespaces:  # the run would have the server's uid and see its files
-        raise SandboxError("unavailable", "remote runs are off on this server: it runs as a non-root user without "
-                                          "user namespaces (unshare), so a run could not be kept from its keys")
-    for sub in ("home", "tmp", "out"):
-        (work / sub).mkdir(exist_ok=True)
-    if iso.as_nobody:  # the folder stays root's, so the run cannot swap `out` for a link; what is in it is nobody's
-        _chown_tree(work)
-        os.chmod(work, 0o711)
-    stderr_path = Path(tempfile.mkstemp(prefix="gridmart-run-stderr-")[1])  # the parent's, outside work
-    try:
-        with open(stderr_path, "r+b") as stderr:
-            proc = subprocess.Popen(_command(iso, args, work, limits), cwd=work, env=_environment(work),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                                    close_fds=True, start_new_session=True)
-            try:
-                returncode = proc.wait(timeout=limits.wall_seconds)
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                raise SandboxError("timeout", f"the run took longer than {limits.wall_seconds:g} s and was stopped")
-            finally:
-                _kill(proc)  # anything the child left in its group
-            stderr.seek(max(0, os.fstat(stderr.fileno()).st_size - 4096))
-            tail = stderr.read().decode(errors="replace")
-    finally:
-        stderr_path.unlink(missing_ok=True)
-    if returncode == 0:
-        return Finished(returncode, tail)
-    if any(sign in tail for sign in _OUT_OF_MEMORY):
-        raise SandboxError("memory", f"the run needed more than its {limits.memory_bytes >> 20} MiB of memory")
-    if returncode in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
-        raise SandboxError("timeout", f"the run used more than {limits.cpu_seconds} s of CPU and was stopped")
-    raise SandboxError("crash", f"the run failed (exit status {returncode})")
+    return start(args, work, limits).wait()
 
 
 def read_output(work: Path, name: str, limit: int) -> bytes | None:
@@ -178,8 +274,8 @@ def _environment(work: Path) -> dict[str, str]:
     return {**env, **{name: "1" for name in _THREADS}}
 
 
-def _command(iso: Isolation, args: list[str], work: Path, limits: Limits) -> list[str]:
-    python = [sys.executable, "-I", *args]
+def _command(iso: Isolation, args: list[str], work: Path, limits: Limits, options: Options) -> list[str]:
+    python = [options.python, *options.flags, *args]
     rlimits = ["prlimit", f"--as={limits.memory_bytes}", f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
                f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}",
                f"--nproc={limits.processes}", "--core=0", "--"]
@@ -190,20 +286,30 @@ def _command(iso: Isolation, args: list[str], work: Path, limits: Limits) -> lis
     if not iso.namespaces:
         return inner
     unshare = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--ipc", "--mount", "--mount-proc"]
+    if options.network:  # an environment build fetches wheels; nothing else gets a network
+        unshare.remove("--net")
     if not iso.as_nobody:
         unshare.insert(1, "--map-root-user")
     # sh stays PID 1 of the namespace (init ignores signals it has no handler for, so the run must
     # not be init: the CPU limit's SIGXCPU would be lost) and exits with the run's status
-    return [*unshare, "sh", "-ec", _mount_script(work, expose=iso.as_nobody) + shlex.join(inner)]
+    return [*unshare, "sh", "-ec", _mount_script(work, iso.as_nobody, options) + shlex.join(inner)]
 
 
-def _mount_script(work: Path, expose: bool) -> str:
-    """Shell run as (namespace) root before the drop: hide the data folder and, when the
-    child will run as nobody, expose the interpreter if it sits in a folder closed to others."""
+def _mount_script(work: Path, expose: bool, options: Options) -> str:
+    """Shell run as (namespace) root before the drop: bind the run's mounts into ``work``
+    (first, while their sources are still visible), hide the data folder and the folders in
+    ``options.hide`` and, when the child will run as nobody, expose the interpreter if it
+    sits in a folder closed to others."""
     lines = []
-    home = ledger_settings().home.resolve()
-    if home.is_dir() and not work.resolve().is_relative_to(home):
-        lines.append(f"mount -t tmpfs -o size=16k,mode=0500 gridmart-hidden {shlex.quote(str(home))}")
+    for mount in options.mounts:
+        source, target = shlex.quote(str(mount.source)), shlex.quote(str(work / mount.target))
+        lines.append(f"mkdir -p {target}" if mount.source.is_dir() else f"touch {target}")
+        lines.append(f"mount --bind {source} {target}")
+        if not mount.writable:
+            lines.append(f"mount -o remount,bind,ro {target}")
+    for hidden in (ledger_settings().home.resolve(), *(p.resolve() for p in options.hide)):
+        if hidden.is_dir() and not work.resolve().is_relative_to(hidden):
+            lines.append(f"mount -t tmpfs -o size=16k,mode=0500 gridmart-hidden {shlex.quote(str(hidden))}")
     staged = shlex.quote(str(work / "tmp" / "staged"))
     for closed, needed in (_closed_ancestors() if expose else {}).items():
         for i, path in enumerate(needed):
@@ -221,11 +327,12 @@ def _mount_script(work: Path, expose: bool) -> str:
                                        for p in ps):
         q = lambda path: shlex.quote(str(path))  # noqa: E731
         lines += [f"mkdir {q(fresh)}", f"mount -t tmpfs -o size=64m,mode=1777 gridmart-tmp {q(fresh)}",
-                  f"mkdir -m 0711 {q(fresh / work.name)}", f"mount --bind {q(work)} {q(fresh / work.name)}"]
+                  f"mkdir -m 0711 {q(fresh / work.name)}", f"mount --rbind {q(work)} {q(fresh / work.name)}"]
         for path in (p for p in map(Path, _needed_paths()) if p.is_relative_to(parent)):
             inside = fresh / path.relative_to(parent)
             lines += [f"mkdir -p {q(inside)}", f"mount --bind {q(path)} {q(inside)}"]
-        lines += [f"mount --move {q(fresh)} {q(parent)}", f"cd {q(work)}"]
+        lines += [f"mount --move {q(fresh)} {q(parent)}"]
+    lines.append(f"cd {shlex.quote(str(work / options.cwd))}")
     return "".join(f"{line}; " for line in lines)
 
 
@@ -254,6 +361,12 @@ def _chown_tree(work: Path) -> None:
     for root, dirs, files in os.walk(work):
         for name in (*(os.path.join(root, n) for n in dirs + files),):
             os.lchown(name, SANDBOX_UID, SANDBOX_GID)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the thread that started it ends, so a node
+    killed with -9 leaves no run behind (unshare --kill-child and the PID namespace take the rest)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _kill(proc: subprocess.Popen) -> None:
