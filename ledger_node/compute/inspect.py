@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ledger_node.compute import bundle
 
@@ -23,6 +23,10 @@ def unpack(archive: Path, dest: Path) -> bundle.Manifest:
                 if not (member.isfile() or member.isdir()):
                     raise bundle.BundleError(f"the bundle holds {member.name!r}, a link or special file: a bundle "
                                              "holds plain files and folders only")
+                path = PurePosixPath(member.name)
+                if path.is_absolute() or ".." in path.parts:
+                    raise bundle.BundleError(f"the bundle has an unsafe path {member.name!r}: every name must stay "
+                                             "inside the bundle (pack it with `gridmart bundle pack`)")
             tar.extractall(dest, members=members, filter="data")
     except tarfile.FilterError as exc:
         raise bundle.BundleError(f"the bundle has an unsafe path ({exc}): pack it with `gridmart bundle pack`") \

@@ -32,6 +32,8 @@ QUEUED, BUILDING, RUNNING, DONE, FAILED, CANCELLED = "queued", "building", "runn
 FINISHED = (DONE, FAILED, CANCELLED)
 RESTARTED_TWICE = "the compute node restarted during this job twice"
 LOG_LIMIT = 1 << 20
+#: where a crashed job's error goes on from the node's reason to the run's own last line
+LAST_OUTPUT = "\nits last output: "
 WORKDIRS = "workdirs"  # in a job's folder while it runs: the sandbox work folders it uses
 _PROGRESS = re.compile(r"^progress:\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
 
@@ -301,14 +303,15 @@ class Workers:
         return on_line
 
     def _explain(self, job: Job, exc: sandbox.SandboxError) -> str:
-        """The error a job shows: the sandbox's reason and, for a crash, what it printed last."""
+        """The error a job shows: the sandbox's reason on the first line and, for a crash, what
+        the run printed last on the next (a marketplace may show only the first: see LAST_OUTPUT)."""
         if exc.kind != "crash":
             return exc.message
         try:
             lines = (self.store.folder(job.id) / "log").read_text(errors="replace").strip().splitlines()
         except FileNotFoundError:
             lines = []
-        return exc.message + (f"; its last output: {lines[-1][:300]}" if lines else "")
+        return exc.message + (f"{LAST_OUTPUT}{lines[-1][:300]}" if lines else "")
 
     def _limits(self, r: bundle.Resources) -> sandbox.Limits:
         s = self.settings

@@ -46,8 +46,8 @@ def _check_groups(data: bytes, min_group: int, column: str) -> None:
                               "giving each row's group size")
         for line, row in enumerate(reader, start=2):
             value = (row.get(column) or "").strip()
-            if not value.isdigit() or int(value) < min_group:
-                raise PolicyError(f"the output policy refused the output: row {line} has {column}={value!r}, "
-                                  f"each row must aggregate at least {min_group}")
+            if not value.isdigit() or int(value) < min_group:  # the value is not quoted: it is the run's data
+                raise PolicyError(f"the output policy refused the output: row {line}'s {column} is not a whole "
+                                  f"number of at least {min_group}; each row must aggregate at least {min_group}")
     except (UnicodeDecodeError, csv.Error) as exc:
         raise PolicyError(f"the output policy refused the output: it is not a readable CSV table ({exc})") from None

@@ -43,7 +43,7 @@ def start_job(token: str, input: UploadFile | None = File(None), algorithm: Uplo
     claims = redemption.open_delivery(ctx, token)
     job = jobs.submit(ctx, session, claims, input.file if input else None, algorithm.file if algorithm else None,
                       algorithm_product)
-    return jobs.view(job, _holder(job))
+    return jobs.view(job)
 
 
 @router.get("/jobs")
@@ -113,7 +113,3 @@ def job_proof(job_id: JobId, ctx: Context = Depends(get_ctx), session: Session =
         raise NotFound(f"job {job_id}'s record is not anchored yet: records are anchored in batches once the job "
                        "has ended; retry after the next one")
     return proof
-
-
-def _holder(job: ComputeJob) -> Principal:
-    return Principal(address=job.holder, is_operator=False)

@@ -146,7 +146,8 @@ def _trusted_list(terms: dict) -> str:
 def _publisher(ctx: Context, product_id: int) -> str:
     from . import catalogue
 
-    return catalogue.chain_view(ctx).certificates[catalogue.chain_view(ctx).latest[product_id]].publisher
+    view = catalogue.chain_view(ctx)
+    return view.certificates[view.latest[product_id]].publisher
 
 
 # ----------------------------------------------------------------- node calls
@@ -290,10 +291,11 @@ def _may_see(ctx: Context, principal: Principal, job: ComputeJob) -> bool:
         ctx.chain.members.is_active_with_role(principal.address, Role.AUDITOR)
 
 
-def view(job: ComputeJob, principal: Principal) -> dict[str, Any]:
-    """The job as its holder, the data owner or the operator sees it. For compute-only data the
-    holder does not see the algorithm's logs or error text (they could carry data rows past
-    the output policy)."""
+def view(job: ComputeJob, principal: Principal | None = None) -> dict[str, Any]:
+    """The job as its holder (`principal` None: through its delivery link), the data owner or
+    the operator sees it. For compute-only data the holder sees only the first line of an
+    error, the node's reason (docs/compute.md): the lines after it, like the logs, are the
+    algorithm's own output and could carry data rows past the output policy."""
     out = {"id": job.id, "state": job.state, "progress": job.progress, "product_id": job.product_id,
            "holder": job.holder, "node": job.node, "algorithm": job.algorithm_cid,
            "algorithm_product": job.algorithm_product, "input": job.input_cid, "env_hash": job.env_hash,
@@ -301,7 +303,8 @@ def view(job: ComputeJob, principal: Principal) -> dict[str, Any]:
                       "media_type": job.media_type} if job.output_cid else None,
            "error": job.error, "created_at": job.created_at, "finished_at": job.finished_at,
            "recorded": not job.pending, "anchored_batch": job.batch_id, "compute_only": job.dataset_cid is not None}
-    if job.dataset_cid is not None and principal.address == job.holder and job.error:
+    as_holder = principal is None or (principal.address == job.holder and not principal.is_operator)
+    if job.dataset_cid is not None and as_holder and job.error:
         out["error"] = job.error.splitlines()[0][:300]  # the node's reason, never the algorithm's output
     return out
 
