@@ -12,7 +12,7 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-const LINKS = [["/", "Catalogue"], ["/web/publish.html", "Publish"], ["/web/licences.html", "My licences"],
+const LINKS = [["/", "Catalogue"], ["/web/publish.html", "Publish"], ["/web/licences.html", "My licences"], ["/web/jobs.html", "My jobs"],
   ["/web/points.html", "Points"], ["/web/fl.html", "FL zone"]];
 
 export function header() {

@@ -1,5 +1,5 @@
 // My licences: redeem one with a Redeem voucher signed in the wallet, then download / call / run.
-import { api, getConfig, runWith } from "../api.js";
+import { api, ApiError, getConfig, runWith } from "../api.js";
 import { busy, el, header, requireSignIn, showError, showInfo, table, when } from "../ui.js";
 import { unzip } from "../unzip.js";
 import { verifiedDownload } from "../verify.js";
@@ -60,9 +60,56 @@ function runForm(runUrl) {
   return form;
 }
 
+// POST a job to a delivery's jobs link (the link is the authorization); the job as the API answers it
+async function postJob(jobsUrl, body) {
+  let response;
+  try {
+    response = await fetch(jobsUrl, { method: "POST", body });
+  } catch {
+    throw new ApiError(0, "cannot reach the marketplace: check your connection and try again");
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let detail = `the job was refused (HTTP ${response.status})`;
+    try { detail = JSON.parse(text).detail || detail; } catch { /* not JSON */ }
+    throw new ApiError(response.status, typeof detail === "string" ? detail : JSON.stringify(detail));
+  }
+  return JSON.parse(text);
+}
+
+// a bundle application (or compute-only data): start a compute job with the delivery's jobs link, follow it on My jobs
+function jobForm(d) {
+  const dataOnly = d.mode === "compute-only";
+  const open = el("button", { type: "button", id: "run-job" }, "Run…");
+  const button = el("button", { type: "submit" }, "Start the job");
+  const form = el("form", { id: "job-form", hidden: true }, el("h3", {}, "Start a compute job"),
+    dataOnly ? el("label", {}, "Your algorithm (a bundle file) ", el("input", { type: "file", name: "algorithm", required: true })) : null,
+    el("label", {}, "Input file ", el("input", { type: "file", name: "input" })), button);
+  open.addEventListener("click", () => { form.hidden = false; open.hidden = true; form.querySelector("input").focus(); });
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    busy(button, async () => {
+      const body = new FormData();
+      for (const name of ["algorithm", "input"]) {
+        const file = new FormData(form).get(name);
+        if (file && file.size) body.append(name, file);
+      }
+      showInfo("Starting the job…");
+      const job = await postJob(d.jobs_url, body);
+      location.assign(`/web/jobs.html?id=${job.id}`);
+    });
+  });
+  return el("div", {}, el("p", {}, dataOnly ? "This data stays on its owner's compute node: your algorithm runs " +
+    "there and only its output comes back." : "This application runs as a compute job on the marketplace's " +
+    "compute node; you follow it and fetch its result on ", el("a", { href: "/web/jobs.html" }, "My jobs"),
+  `. The link works for ${d.expires_in} s.`), open, form);
+}
+
 function showDelivery(lic, d) {
   const parts = [el("h2", {}, `Delivery for licence of product ${lic.product_id}`)];
-  if (d.run_url) {
+  if (d.jobs_url) {
+    parts.push(jobForm(d));
+  } else if (d.run_url) {
     parts.push(el("p", {}, `This application runs at the marketplace: the link works for ${d.expires_in} s.`),
       runForm(d.run_url));
   } else if (d.encrypted) {
@@ -79,7 +126,7 @@ function showDelivery(lic, d) {
     parts.push(el("p", {}, button, ` — the link works for ${d.expires_in} s; the bytes are checked against the ` +
       "certificate on chain before you can save them."), result);
   }
-  if (d.encrypted && !d.run_url) {
+  if (d.encrypted && !d.run_url && !d.jobs_url) {
     parts.push(el("p", {}, "This product is encrypted (AES-256-GCM). Its content key, wrapped to your wallet's " +
       "public key, is below: decrypt the download with the GridMart command line and your wallet key."),
     el("details", {}, el("summary", {}, "Wrapped content key"), el("code", { class: "wrap" }, d.wrapped_key)));

@@ -1,0 +1,172 @@
+"""Compute jobs in the browser (#19): start one from My licences with an input file, follow it on
+My jobs (state, progress, live log) to done, download its result; cancel a running one. A real
+compute node runs the bundles; the marketplace of this module is configured with it."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from playwright.sync_api import Page, expect
+
+from ledger_node.compute.process import ComputeNode
+from ledger_node.content.ipfs_rpc import RpcStore
+from ledger_node.devnet import free_port
+from marketplace.app import create_app
+from marketplace.db import make_engine
+from marketplace.services.context import Context
+from marketplace.settings import MarketplaceSettings
+from tests.compute.conftest import make_bundle
+from tests.market.conftest import serve
+
+from .pages import message
+from .test_remote_run import buy_and_redeem_to_run, listed
+
+#: a dependency-free bundle: logs, reports progress, writes its input upper-cased; "sleep…" input keeps it running
+SHOUT = """
+import time
+print("shout: starting", flush=True)
+data = open(os.environ["GRIDMART_INPUT"], "rb").read()
+print("progress: 50%", flush=True)
+print(f"shout: read {len(data)} bytes", flush=True)
+if data.startswith(b"sleep"):
+    for i in range(600):
+        print(f"shout: still sleeping ({i})", flush=True)
+        time.sleep(0.2)
+with open(os.environ["GRIDMART_OUTPUT"], "wb") as out:
+    out.write(data.upper())
+print("shout: wrote the result", flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def compute_node(tmp_path_factory) -> Iterator[ComputeNode]:
+    node = ComputeNode(port=free_port(), home=tmp_path_factory.mktemp("web-compute-node"),
+                       token=secrets.token_hex(16)).start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def site(gm, operator, ipfs, compute_node, tmp_path_factory) -> Iterator[tuple[str, Context]]:
+    """This module's marketplace (it replaces conftest's `site` here): the web pages, and jobs on `compute_node`."""
+    port = free_port()
+    folder = tmp_path_factory.mktemp("web-jobs")
+    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", fl_spool=str(folder / "fl-spool"),
+                                   domain=f"127.0.0.1:{port}", session_secret="test-secret",
+                                   anchor_interval_seconds=0.5, max_upload_mb=5,
+                                   compute_nodes=f"default={compute_node.url}", compute_token=compute_node.token,
+                                   compute_spool=str(folder / "spool"), jobs_interval_seconds=0.5)
+    ctx = Context(settings=settings, engine=make_engine(settings.resolved_database_url()), operator=operator,
+                  chain=gm, store=RpcStore(ipfs.api()), secret=b"test-secret")
+    server, thread = serve(create_app(settings, ctx), port)
+    yield f"http://127.0.0.1:{port}", ctx
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def shout(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("shout") / "shout.tar.gz"
+    path.write_bytes(make_bundle(SHOUT))
+    return path
+
+
+def start_job(page: Page, content: bytes) -> int:
+    """On My licences, right after a redeem: Run…, choose the input, start; lands on My jobs on the new job."""
+    page.get_by_role("button", name="Run…").click()
+    page.get_by_label("Input file").set_input_files({"name": "input.txt", "mimeType": "text/plain", "buffer": content})
+    page.get_by_role("button", name="Start the job").click()
+    expect(page).to_have_url(re.compile(r"/web/jobs\.html\?id=\d+$"))
+    return int(page.url.rsplit("=", 1)[1])
+
+
+def no_overflow(page: Page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+
+
+def test_a_job_is_started_followed_downloaded_and_another_cancelled(open_as, site, operator, shout, screenshots):
+    subscriber, product_id = listed(site[0], operator, shout, {"title": "Shouting echo"}, "per-use", 10, 2)
+    page, _ = open_as(subscriber)
+    buy_and_redeem_to_run(page, product_id, "490 points")
+    expect(page.locator("#delivery")).to_contain_text("runs as a compute job")
+    expect(page.get_by_role("button", name="Run the product on it")).to_have_count(0)  # not the legacy runner
+
+    first = start_job(page, b"hello grid\n")
+    job = page.locator("#job")
+    expect(job.get_by_role("heading", name=re.compile(f"Job {first}"))).to_be_visible()
+    expect(job.locator("h2 .badge")).to_have_text("done")
+    expect(page.locator("#log")).to_contain_text("shout: read 11 bytes")
+    expect(page.locator("#log")).to_contain_text("shout: wrote the result")
+    assert page.locator("#log").inner_text().count("shout: starting") == 1  # each piece of the log once
+    card = page.locator(f"#job-{first}")
+    expect(card.locator(".badge")).to_have_text("done")
+    expect(card.get_by_role("link", name="Shouting echo")).to_be_visible()  # the product's title, not only its id
+    expect(card.locator("progress")).to_have_attribute("value", "1")
+    expect(card).to_contain_text("finished")
+    assert re.search(r"\d{4}-\d\d-\d\dT", card.inner_text()) is None  # readable dates, not ISO stamps
+    colour = card.locator(".badge").evaluate("b => getComputedStyle(b).backgroundColor")
+    assert colour == "rgb(30, 123, 52)", colour  # the page's own styles apply under the site's CSP
+
+    with page.expect_download() as saving:
+        job.get_by_role("button", name="Download result").click()
+    download = saving.value
+    assert download.suggested_filename == f"job-{first}-result"
+    assert Path(download.path()).read_bytes() == b"HELLO GRID\n"
+    expect(message(page)).to_have_text(f"Job {first}'s result is saved as job-{first}-result.")
+    expect(page.locator("#result-sha256")).to_have_text(hashlib.sha256(b"HELLO GRID\n").hexdigest())
+    expect(page.locator("#result-cid")).to_have_text(page.locator("#output-cid").inner_text())
+    expect(job.get_by_role("button", name="Cancel job")).to_have_count(0)
+    page.screenshot(path=screenshots / "jobs-01-done.png", full_page=True)
+
+    # the second use of the licence: a job that sleeps until it is cancelled from the page
+    page.goto("/web/licences.html")
+    page.get_by_label("Purpose of use").select_option("run")
+    page.get_by_role("button", name="Sign voucher and redeem").click()
+    expect(message(page)).to_have_text("Redeemed: your delivery link is ready.")
+    second = start_job(page, b"sleep, please\n")
+    expect(job.locator("h2 .badge")).to_have_text("running")
+    expect(page.locator("#log")).to_contain_text("shout: still sleeping (3)")  # the log grows while it runs
+    expect(page.locator(f"#job-{second} .badge")).to_have_text("running")
+    expect(page.locator(f"#job-{first} .badge")).to_have_text("done")  # the list holds both, newest first
+    assert page.locator("#jobs li.card").first.get_attribute("id") == f"job-{second}"
+    page.screenshot(path=screenshots / "jobs-02-running.png", full_page=True)
+
+    job.get_by_role("button", name="Cancel job").click()
+    expect(job.locator("h2 .badge")).to_have_text("cancelled")
+    expect(page.locator(f"#job-{second} .badge")).to_have_text("cancelled")
+    expect(job.get_by_role("button", name="Cancel job")).to_have_count(0)
+    expect(job.get_by_role("button", name="Download result")).to_have_count(0)
+
+    calls = []  # nothing runs any more: the page stops polling
+    page.on("request", lambda r: "/jobs" in r.url and calls.append(r.url))
+    time.sleep(3)
+    assert len(calls) <= 2, calls  # at most the last reads after the cancel
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.goto(f"/web/jobs.html?id={first}")
+    expect(job.locator("h2 .badge")).to_have_text("done")
+    expect(page.locator("#log")).to_contain_text("shout: wrote the result")
+    no_overflow(page)
+    page.screenshot(path=screenshots / "jobs-03-phone.png", full_page=True)
+
+    page.get_by_role("link", name=f"Job {second}").click()  # selecting another job in the list
+    expect(page).to_have_url(re.compile(f"id={second}$"))
+    expect(job.get_by_role("heading", name=re.compile(f"Job {second}"))).to_be_visible()
+    expect(page.locator("#log")).to_contain_text("shout: still sleeping (3)")
+    no_overflow(page)
+
+
+def test_the_jobs_page_asks_for_a_sign_in_and_is_in_the_navigation(open_as, site):
+    page, _ = open_as(Account.create())
+    page.goto("/web/jobs.html")
+    expect(message(page)).to_contain_text("Please sign in with your wallet to use this page.")
+    page.goto("/")
+    page.get_by_role("navigation").get_by_role("link", name="My jobs").click()
+    expect(page).to_have_url(re.compile(r"/web/jobs\.html$"))
+    expect(page.get_by_role("link", name="My jobs")).to_have_attribute("aria-current", "page")
