@@ -46,7 +46,7 @@ class ComputeNode:
     def start(self, timeout: float = 30.0) -> "ComputeNode":
         """Start the node and wait until /health answers."""
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        env = {**os.environ, "GRIDMART_COMPUTE_HOME": str(self.home), "GRIDMART_COMPUTE_TOKEN": self.token,
+        env = {**_without_secrets(os.environ), "GRIDMART_COMPUTE_HOME": str(self.home), "GRIDMART_COMPUTE_TOKEN": self.token,
                "GRIDMART_COMPUTE_PORT": str(self.port), "GRIDMART_COMPUTE_HOST": "127.0.0.1",
                "GRIDMART_COMPUTE_WORKERS": str(self.workers), **self.env}
         with open(self.log_path, "ab") as log:
@@ -78,3 +78,13 @@ class ComputeNode:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+#: variables a node never inherits from the process that starts it (`gridmart up` holds the
+#: operator's wallet password and the API's session secret; the node runs members' bundles)
+_SECRET_WORDS = ("PASSWORD", "SECRET", "PRIVATE", "MNEMONIC", "DATABASE_URL")
+
+
+def _without_secrets(environ: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items()
+            if not any(word in k.upper() for word in _SECRET_WORDS) and k != "GRIDMART_COMPUTE_TOKEN"}

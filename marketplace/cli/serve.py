@@ -1,16 +1,20 @@
-"""`gridmart serve` (the API) and `gridmart up` (devnet + deploy + serve, the main job)."""
+"""`gridmart serve` (the API) and `gridmart up` (devnet + compute node + deploy + serve, the main job)."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import socket
 import sys
 
 import typer
 
 from ledger_node.chain import connect
+from ledger_node.compute.process import ComputeNode
+from ledger_node.compute.settings import MIN_TOKEN, get_compute_settings
 from ledger_node.config import get_settings as ledger_settings, secure_home
 from ledger_node.deploy import deploy
-from ledger_node.devnet import Devnet
+from ledger_node.devnet import Devnet, free_port
 from ledger_node.errors import ConfigError
 from ledger_node.wallets import create_wallet, keystore_dir, load_wallet
 
@@ -40,14 +44,17 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
 
 
 def up(port: int = typer.Option(8000)) -> None:
-    """Start the devnet (unless GRIDMART_RPC_URL is set), deploy, and serve the marketplace."""
-    started = None
+    """Start the devnet (unless GRIDMART_RPC_URL is set) and a compute node (unless
+    GRIDMART_COMPUTE_NODES is set), deploy, and serve the marketplace."""
+    started, node = None, None
     # uvicorn re-raises SIGTERM after its shutdown; make it an exit so the devnet is stopped below
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if not ledger_settings().rpc_url:
         started = Devnet.default().start()
         typer.echo(f"devnet ready at {started.url} (log: {started.log_path})")
     try:
+        if not os.environ.get("GRIDMART_COMPUTE_NODES"):
+            node = _start_compute_node()  # before the wallet password is in this process's environment
         w3 = connect()
         name = os.environ.get("GRIDMART_OPERATOR_WALLET", "operator")
         password = os.environ.get("GRIDMART_WALLET_PASSWORD")
@@ -67,8 +74,31 @@ def up(port: int = typer.Option(8000)) -> None:
         typer.echo(f"marketplace: http://127.0.0.1:{port}  (API docs: http://127.0.0.1:{port}/docs)")
         serve(host="127.0.0.1", port=port, log_level="info")
     finally:
+        if node is not None:
+            node.stop()
         if started is not None:
             started.stop()
+
+
+def _start_compute_node() -> ComputeNode:
+    """The `default` compute node on loopback, its token known only to it and to this API."""
+    settings = get_compute_settings()
+    token = settings.token if len(settings.token) >= MIN_TOKEN else secrets.token_hex(24)
+    node_port = settings.port if _port_free(settings.port) else free_port()
+    node = ComputeNode(port=node_port, home=settings.root, token=token, workers=settings.workers).start()
+    os.environ["GRIDMART_COMPUTE_NODES"] = f"default={node.url}"
+    os.environ["GRIDMART_COMPUTE_TOKEN"] = token
+    typer.echo(f"compute node ready at {node.url} (log: {node.log_path})")
+    return node
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 COMMANDS = [serve, up]
