@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -106,15 +107,23 @@ class MarketClient:
     def publish(self, path: Path, metadata: dict, encrypt: bool = False, previous: int = 0,
                 progress: Callable[[int], None] | None = None) -> dict:
         """Upload, sign the listing with the wallet (EIP-712), and certify it."""
-        account = self._need_account()
+        self._need_account()
         up = self.upload(path, encrypt, progress)
-        doc = self._request("POST", "/listings/prepare", json={"cid": up["cid"], "metadata": metadata, "previous": previous})
+        return {**self.list_cid(up["cid"], metadata, previous), **up}
+
+    def register_held(self, node: str, cid: str) -> dict:
+        """Register compute-only data your compute node `node` holds (its bytes never leave it)."""
+        return self._request("POST", "/uploads/held", json={"node": node, "cid": cid})
+
+    def list_cid(self, cid: str, metadata: dict, previous: int = 0) -> dict:
+        """Sign the listing of an uploaded or held artifact with the wallet (EIP-712) and certify it."""
+        account = self._need_account()
+        doc = self._request("POST", "/listings/prepare", json={"cid": cid, "metadata": metadata, "previous": previous})
         signature = account.sign_message(encode_typed_data(full_message=doc)).signature.to_0x_hex()
         msg = doc["message"]
-        out = self._request("POST", "/listings", json={"cid": up["cid"], "metadata": metadata, "previous": previous,
-                                                       "signature": signature, "nonce": msg["nonce"],
-                                                       "deadline": msg["deadline"]})
-        return {**out, **up}
+        return self._request("POST", "/listings", json={"cid": cid, "metadata": metadata, "previous": previous,
+                                                        "signature": signature, "nonce": msg["nonce"],
+                                                        "deadline": msg["deadline"]})
 
     def _send_tx(self, body: dict) -> dict:
         account = self._need_account()
@@ -200,4 +209,70 @@ class MarketClient:
         with open(input_path, "rb") as fh:
             return self._request("POST", delivery["run_url"], files={"file": (input_path.name, fh, "text/csv")})
 
+    # -------------------------------------------------------------- compute jobs
 
+    def start_job(self, delivery: dict, input_path: Path | None = None, algorithm: Path | None = None,
+                  algorithm_product: int | None = None) -> dict:
+        """Start a job with a redeemed licence's link: a bundle application on your input, or
+        (compute-only data) your algorithm, a bundle file or a certified tool, on the data."""
+        if "jobs_url" not in delivery:
+            raise GridMartError("this licence's product does not run as a compute job (its redemption gave no jobs link)")
+        with contextlib.ExitStack() as stack:
+            files = {name: (path.name, stack.enter_context(open(path, "rb")), "application/octet-stream")
+                     for name, path in (("input", input_path), ("algorithm", algorithm)) if path is not None}
+            data = {"algorithm_product": str(algorithm_product)} if algorithm_product is not None else {}
+            return self._request("POST", delivery["jobs_url"], files=files or None, data=data or None)
+
+    def jobs(self) -> list[dict]:
+        return self._request("GET", "/jobs")
+
+    def job(self, job_id: int) -> dict:
+        return self._request("GET", f"/jobs/{job_id}")
+
+    def job_logs(self, job_id: int, offset: int = 0) -> tuple[str, int]:
+        """The job's log from byte `offset`, and the offset to ask for next."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        r = self.http.get(f"/jobs/{job_id}/logs", params={"offset": offset}, headers=headers)
+        if r.status_code >= 400:
+            raise ApiError(r.status_code, r.json().get("detail", r.text))
+        return r.text, int(r.headers.get("X-Next-Offset", offset))
+
+    def cancel_job(self, job_id: int) -> dict:
+        return self._request("POST", f"/jobs/{job_id}/cancel")
+
+    def decide_job(self, job_id: int, approve: bool) -> dict:
+        """The data owner approves or rejects a request to run an algorithm on its compute-only data."""
+        return self._request("POST", f"/jobs/{job_id}/{'approve' if approve else 'reject'}")
+
+    def job_proof(self, job_id: int) -> dict:
+        return self._request("GET", f"/jobs/{job_id}/proof")
+
+    def job_result(self, job_id: int, out: Path) -> dict:
+        """Save a finished job's output to `out` (never over an existing file), checked against
+        the sha-256 the job's record names."""
+        job = self.job(job_id)
+        if job["state"] != "done":
+            raise GridMartError(f"job {job_id} has no result: it is {job['state']}"
+                                + (f" ({job['error']})" if job.get("error") else ""))
+        expected = job["output"]["sha256"]
+        tmp = out.with_name(out.name + ".part")
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            with self.http.stream("GET", f"/jobs/{job_id}/result", headers=headers) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise ApiError(r.status_code, r.json().get("detail", r.text))
+                digest = hashlib.sha256()
+                with open(tmp, "wb") as fh:
+                    for chunk in r.iter_bytes(1 << 20):
+                        fh.write(chunk)
+                        digest.update(chunk)
+            if digest.hexdigest() != expected:
+                raise IntegrityError(f"the result hashes to {digest.hexdigest()}, the job's record says {expected}: "
+                                     "not saved")
+            if out.exists():
+                raise GridMartError(f"{out} already exists: choose another --out or remove it")
+            tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return {**job["output"], "file": str(out)}

@@ -1,4 +1,4 @@
-"""`gridmart audit product|licence|usage|member|fl|consistency`: verify from the chain and the bytes.
+"""`gridmart audit product|licence|usage|job|member|fl|consistency`: verify from the chain and the bytes.
 
 Every command but `consistency` reads only the JSON-RPC endpoint (GRIDMART_RPC_URL), the
 address book (GRIDMART_DEPLOYMENTS_DIR), the files you pass and, with --ipfs-api, the
@@ -19,6 +19,7 @@ from ledger_node.audit import (
     Ledger,
     Report,
     audit_fl,
+    audit_job,
     audit_licence,
     audit_member,
     audit_product,
@@ -94,11 +95,33 @@ def licence(ctx: typer.Context, licence_id: str = typer.Argument(..., help="lice
 def usage(ctx: typer.Context, bundle: Path = typer.Argument(..., help="proof bundle JSON (GET /usage/<id>/proof)"),
           as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
     """A usage record: its Merkle inclusion proof against the anchored root."""
+    doc = _read_bundle(bundle)
+    _run(ctx, lambda ledger: [audit_usage(ledger, doc)], as_json, html)
+
+
+def _read_bundle(bundle: Path) -> dict:
     try:
         doc = json.loads(bundle.read_text())
     except (OSError, ValueError) as exc:
         raise GridMartError(f"cannot read the proof bundle {bundle}: {exc}") from None
-    _run(ctx, lambda ledger: [audit_usage(ledger, doc)], as_json, html)
+    if not isinstance(doc, dict) or "record" not in doc:
+        raise GridMartError(f"{bundle} is not a proof bundle (it has no 'record')")
+    return doc
+
+
+@app.command()
+def job(ctx: typer.Context, bundle: Path = typer.Argument(..., help="proof bundle JSON (`gridmart job proof ID`)"),
+        output: Path | None = typer.Option(None, "--output", exists=True, dir_okay=False,
+                                           help="the job's result file, checked against the record"),
+        metadata: Path | None = typer.Option(None, "--metadata", exists=True, dir_okay=False,
+                                             help="compute-only data: the product's certified metadata JSON "
+                                                  "(checks the algorithm was one its publisher trusts)"),
+        as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
+    """A compute job: its record anchored on chain, naming the certified product, algorithm and output."""
+    doc = _read_bundle(bundle)
+    out = output.read_bytes() if output else None
+    meta = metadata.read_bytes() if metadata else None
+    _run(ctx, lambda ledger: [audit_job(ledger, doc, out, meta)], as_json, html)
 
 
 @app.command()

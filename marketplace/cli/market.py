@@ -1,6 +1,7 @@
 """Marketplace commands (`gridmart publish`, `buy`, `redeem`, ...): every one goes through the HTTP API."""
 from __future__ import annotations
 
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -9,6 +10,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from ledger_node.compute.bundle import MANIFEST
+from ledger_node.content.ingest import ingest
 from ledger_node.errors import GridMartError
 from marketplace.client import MarketClient
 
@@ -51,21 +53,48 @@ def publish(
     terms: str = typer.Option("", help="licence terms"), runner: str = typer.Option(None, help="remote-run: analytics product"),
     encrypt: bool = typer.Option(False, help="encrypt the artifact (AES-256-GCM)"),
     previous: int = typer.Option(0, help="publish a new version of this product/certificate id"),
+    held_on: str = typer.Option(None, "--held-on", help="compute-only data: the compute node that holds FILE "
+                                "(added with `gridmart compute add-dataset`); only its CID is sent"),
+    compute: Path = typer.Option(None, "--compute", exists=True, dir_okay=False,
+                                 help="compute terms JSON: node, trusted_algorithms, approve_each, output_policy"),
     wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Upload an artifact and list it, signed by your wallet (EIP-712)."""
     if (mode == "remote-run" and kind in ("application", "tool") and not runner) or _holds_manifest(file):
         manifest_of(file)  # before the wallet is opened: a bad bundle is one line naming the field
-    client = connect(wallet, password)
     metadata = {"title": title, "kind": kind, "description": description, "sharing_mode": mode, "licence_terms": terms,
                 "tags": [t.strip() for t in tags.split(",") if t.strip()]}
     if runner:
         metadata["runner"] = runner
+    if compute is not None:
+        metadata["compute"] = _compute_terms(compute)
+    if held_on is not None:
+        metadata.setdefault("compute", {}).setdefault("node", held_on)
+        client = connect(wallet, password)
+        with open(file, "rb") as fh:
+            cid = ingest(fh, lambda *_: None).cid
+        client.register_held(held_on, cid)
+        out = client.list_cid(cid, metadata, previous)
+        emit({**out, "cid": cid}, as_json, f"certificate {out['certificate_id']} (product {out['product_id']}) "
+                                           f"registered, CID {cid} held on {held_on}; waiting for the operator's approval")
+        return
+    client = connect(wallet, password)
     with _bar(file.stat().st_size, "uploading") as bar:
         out = client.publish(file, metadata, encrypt=encrypt, previous=previous,
                              progress=lambda n: bar.advance(bar.task_ids[0], n))
     emit(out, as_json, f"certificate {out['certificate_id']} (product {out['product_id']}) registered, "
                        f"CID {out['cid']}; waiting for the operator's approval")
+
+
+def _compute_terms(path: Path) -> dict:
+    try:
+        terms = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise GridMartError(f"--compute {path}: not a JSON file ({exc})") from None
+    if not isinstance(terms, dict):
+        raise GridMartError(f"--compute {path}: must be a JSON object (node, trusted_algorithms, approve_each, "
+                            "output_policy)")
+    return terms
 
 
 def _holds_manifest(file: Path) -> bool:

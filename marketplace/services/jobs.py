@@ -241,7 +241,8 @@ def _finish(ctx: Context, job_id: int) -> None:
             except Conflict as exc:
                 job.state, job.error = "failed", exc.message
         job.finished_at = job.finished_at or int(time.time())
-        job.at, job.record_json, job.pending = job.finished_at, _canonical(record(job)), False
+        job.at = job.finished_at  # the record's time: the usage batches' window holds it
+        job.record_json, job.pending = _canonical(record(job)), False
         session.add(job)
         session.commit()
         for name in ("bundle", "input"):
@@ -270,7 +271,7 @@ def record(job: ComputeJob) -> dict[str, Any]:
             "algorithm_product": job.algorithm_product, "inputs": [job.input_cid] if job.input_cid else [],
             "dataset": job.dataset_cid, "env": job.env_hash, "output": job.output_cid,
             "output_sha256": job.output_sha256, "state": job.state, "error": job.error,
-            "submitted_at": job.created_at, "finished_at": job.finished_at}
+            "submitted_at": job.created_at, "finished_at": job.finished_at, "at": job.at}
 
 
 def _canonical(doc: dict) -> str:

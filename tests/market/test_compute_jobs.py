@@ -1,0 +1,318 @@
+"""#19 end to end: a marketplace wired to a real compute node subprocess. A subscriber's licence
+runs a publisher's application as a job; compute-only data runs a subscriber's algorithm
+beside it (trusted, or approved by the data owner) and only a policy-checked output comes
+back; every job's record is anchored and passes `gridmart audit job`; the CLI follows jobs.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from typer.testing import CliRunner
+
+from ledger_node.audit import Ledger, audit_job
+from ledger_node.compute import datasets
+from ledger_node.compute.process import ComputeNode
+from ledger_node.content.ipfs_rpc import RpcStore
+from ledger_node.devnet import free_port
+from ledger_node.wallets import create_wallet
+from marketplace.app import create_app
+from marketplace.cli.main import build_app
+from marketplace.client import ApiError, MarketClient
+from marketplace.db import make_engine
+from marketplace.services.context import Context
+from marketplace.settings import MarketplaceSettings
+from tests.compute.conftest import make_bundle
+
+from .conftest import serve
+
+FINISHED = ("done", "failed", "cancelled", "rejected")
+
+UPPER = """
+with open(os.environ['GRIDMART_INPUT']) as src, open(os.environ['GRIDMART_OUTPUT'], 'w') as dst:
+    text = src.read()
+    print('progress: 50%'); print('read', len(text), 'characters')
+    dst.write(text.upper())
+"""
+
+# an algorithm for compute-only meter data: customers per district (passes a k=3 policy)
+PER_DISTRICT = """
+import csv, collections
+counts = collections.Counter(row['district'] for row in csv.DictReader(open(os.environ['GRIDMART_DATA'])))
+print('counted', sum(counts.values()), 'rows')
+with open(os.environ['GRIDMART_OUTPUT'], 'w') as out:
+    out.write('district,customers\\n' + ''.join(f'{d},{n}\\n' for d, n in sorted(counts.items())))
+"""
+
+# ...and one that tries to carry rows out: one "group" per customer
+PER_CUSTOMER = """
+import csv
+rows = list(csv.DictReader(open(os.environ['GRIDMART_DATA'])))
+print('the first row is', rows[0])
+with open(os.environ['GRIDMART_OUTPUT'], 'w') as out:
+    out.write('CONS_NO,customers\\n' + ''.join(f"{r['CONS_NO']},1\\n" for r in rows))
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(gm, operator, ipfs, tmp_path_factory):
+    """(base URL, context, compute node) of a marketplace whose `default` node is real."""
+    folder = tmp_path_factory.mktemp("compute-market")
+    node = ComputeNode(port=free_port(), home=folder / "node", token=secrets.token_hex(16), workers=2).start()
+    port = free_port()
+    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", fl_spool=str(folder / "fl-spool"),
+                                   domain=f"127.0.0.1:{port}", session_secret="test-secret",
+                                   anchor_interval_seconds=0.5, max_upload_mb=5, jobs_interval_seconds=0.3,
+                                   compute_nodes=f"default={node.url}", compute_token=node.token,
+                                   compute_spool=str(folder / "spool"))
+    ctx = Context(settings=settings, engine=make_engine(settings.resolved_database_url()), operator=operator,
+                  chain=gm, store=RpcStore(ipfs.api()), secret=b"test-secret")
+    server, thread = serve(create_app(settings, ctx), port)
+    try:
+        yield f"http://127.0.0.1:{port}", ctx, node
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        node.stop()
+
+
+def _client(stack, account) -> MarketClient:
+    c = MarketClient(stack[0], account)
+    c.login()
+    return c
+
+
+def _member(stack, operator, name: str, roles=("publisher", "subscriber")) -> tuple:
+    account = Account.create()
+    _client(stack, operator).admit(account.address, name, b"identity of " + name.encode(), list(roles))
+    return account, _client(stack, account)
+
+
+def _wait(client: MarketClient, job_id: int, states=FINISHED, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.job(job_id)
+        if job["state"] in states:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job['state']} after {timeout}s")
+
+
+def _on_shelf(stack, operator, as_pub: MarketClient, path: Path, meta: dict, price: int = 10, uses: int = 5) -> dict:
+    listing = as_pub.publish(path, meta)
+    _client(stack, operator).approve(listing["certificate_id"])
+    as_pub.set_plan(listing["product_id"], "per-use", price, uses)
+    return listing
+
+
+def _licence(as_sub: MarketClient, product_id: int) -> str:
+    return as_sub.buy(product_id, "per-use")["licence_id"]
+
+
+def _run_link(as_sub: MarketClient, licence: str) -> dict:
+    return as_sub.redeem(as_sub.sign_voucher(licence, purpose="run"))
+
+
+def _anchored_proof(client: MarketClient, job_id: int, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.job_proof(job_id)
+        except ApiError as exc:
+            if exc.status != 404 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def application(stack, operator, tmp_path_factory):
+    """A publisher's bundle application on the shelf, and its publisher's client."""
+    _, as_pub = _member(stack, operator, "Institute A", ("publisher",))
+    path = tmp_path_factory.mktemp("app") / "upper.tar.gz"
+    path.write_bytes(make_bundle(UPPER))
+    listing = _on_shelf(stack, operator, as_pub, path, {"title": "Upper-caser", "kind": "application",
+                                                         "sharing_mode": "remote-run"})
+    return listing, as_pub
+
+
+def test_a_licensed_application_runs_as_a_job_and_its_record_audits(stack, operator, gm, application, tmp_path):
+    listing, _ = application
+    _, as_sub = _member(stack, operator, "Province A", ("subscriber",))
+    licence = _licence(as_sub, listing["product_id"])
+    data = tmp_path / "in.txt"
+    data.write_text("feeder 7 overloaded\n")
+    job = as_sub.start_job(_run_link(as_sub, licence), data)
+    assert job["state"] in ("queued", "building", "running", "done") and job["holder"] == as_sub.account.address
+    done = _wait(as_sub, job["id"])
+    assert done["state"] == "done", done["error"]
+    assert done["progress"] == 1.0 and done["env_hash"] and done["output"]["media_type"] == "text/plain"
+    out = as_sub.job_result(job["id"], tmp_path / "out.txt")
+    assert (tmp_path / "out.txt").read_text() == "FEEDER 7 OVERLOADED\n" and out["sha256"] == done["output"]["sha256"]
+    text, _ = as_sub.job_logs(job["id"])
+    assert "read 20 characters" in text
+    with pytest.raises(ApiError) as err:  # another member cannot see it
+        _member(stack, operator, "Province Z", ("subscriber",))[1].job(job["id"])
+    assert err.value.status == 404
+
+    report = audit_job(Ledger(gm.w3, gm.book), _anchored_proof(as_sub, job["id"]),
+                       output=(tmp_path / "out.txt").read_bytes())
+    assert report.passed, [c for c in report.checks if not c.passed]
+    assert report.facts["record"]["algorithm"] == listing["cid"] and report.facts["record"]["state"] == "done"
+    forged = report.facts["record"] | {"output_sha256": "00" * 32}
+    tampered = _anchored_proof(as_sub, job["id"]) | {"record": json.dumps(forged, sort_keys=True, separators=(",", ":"))}
+    assert not audit_job(Ledger(gm.w3, gm.book), tampered).passed
+
+
+def test_a_running_job_is_cancelled_and_a_failed_one_says_why(stack, operator, tmp_path):
+    _, as_pub = _member(stack, operator, "Institute S", ("publisher",))
+    sleeper, crasher = tmp_path / "sleep.tar.gz", tmp_path / "crash.tar.gz"
+    sleeper.write_bytes(make_bundle("import time\nprint('progress: 10%', flush=True)\ntime.sleep(60)\n"))
+    crasher.write_bytes(make_bundle("print('about to fail')\nraise SystemExit(3)\n"))
+    slow = _on_shelf(stack, operator, as_pub, sleeper, {"title": "Sleeper", "kind": "tool", "sharing_mode": "remote-run"})
+    bad = _on_shelf(stack, operator, as_pub, crasher, {"title": "Crasher", "kind": "tool", "sharing_mode": "remote-run"})
+    _, as_sub = _member(stack, operator, "Province S", ("subscriber",))
+    job = as_sub.start_job(_run_link(as_sub, _licence(as_sub, slow["product_id"])))
+    _wait(as_sub, job["id"], ("running",), timeout=60)
+    assert as_sub.cancel_job(job["id"])["state"] in ("running", "cancelled")
+    assert _wait(as_sub, job["id"])["state"] == "cancelled"
+    with pytest.raises(ApiError) as err:
+        as_sub.cancel_job(job["id"])
+    assert err.value.status == 409 and "already ended" in err.value.detail
+
+    failed = _wait(as_sub, as_sub.start_job(_run_link(as_sub, _licence(as_sub, bad["product_id"])))["id"])
+    assert failed["state"] == "failed" and "status 3" in failed["error"] and "about to fail" in failed["error"]
+    with pytest.raises(ApiError) as err:
+        as_sub._request("GET", f"/jobs/{failed['id']}/result")
+    assert err.value.status == 409 and "failed" in err.value.detail
+
+
+@pytest.fixture(scope="module")
+def meter_data(stack, operator, tmp_path_factory):
+    """A data owner's compute-only meter readings, held on its node: trusts one certified tool,
+    approves any other algorithm by hand, lets out only tables of at least 3 customers a row."""
+    url, _, node = stack
+    owner, as_owner = _member(stack, operator, "Province Owner")
+    folder = tmp_path_factory.mktemp("meters")
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["CONS_NO", "district", "kwh"])
+    for i in range(30):
+        writer.writerow([f"C{i:04d}", f"D{i % 3}", 100 + i])
+    (folder / "meters.csv").write_text(rows.getvalue())
+    dataset = datasets.add(node.home, folder / "meters.csv", owner.address)
+    (folder / "tool.tar.gz").write_bytes(make_bundle(PER_DISTRICT, media_type="text/csv"))
+    tool = _on_shelf(stack, operator, as_owner, folder / "tool.tar.gz",
+                     {"title": "District counter", "kind": "tool", "sharing_mode": "remote-run"})
+    as_owner.register_held("default", dataset.cid)
+    terms = {"node": "default", "trusted_algorithms": [tool["certificate_id"]], "approve_each": True,
+             "output_policy": {"max_output_bytes": 4096, "min_group": 3, "group_column": "customers"}}
+    listing = as_owner.list_cid(dataset.cid, {"title": "Meter readings", "kind": "data",
+                                              "sharing_mode": "compute-only", "compute": terms})
+    _client(stack, operator).approve(listing["certificate_id"])
+    as_owner.set_plan(listing["product_id"], "per-use", 20, 5)
+    return {"listing": listing, "tool": tool, "owner": as_owner, "cid": dataset.cid, "folder": folder}
+
+
+def test_a_trusted_tool_runs_beside_compute_only_data_and_only_its_output_returns(stack, operator, gm, meter_data,
+                                                                                 tmp_path):
+    _, as_sub = _member(stack, operator, "Province Analyst", ("subscriber",))
+    product_id = meter_data["listing"]["product_id"]
+    assert "cid" not in as_sub.product(product_id).get("latest", {})  # the data's CID is never shown
+    delivery = _run_link(as_sub, _licence(as_sub, product_id))
+    assert "url" not in delivery  # nothing to download
+    job = _wait(as_sub, as_sub.start_job(delivery, algorithm_product=meter_data["tool"]["product_id"])["id"])
+    assert job["state"] == "done" and job["compute_only"], job["error"]
+    as_sub.job_result(job["id"], tmp_path / "counts.csv")
+    assert (tmp_path / "counts.csv").read_text() == "district,customers\nD0,10\nD1,10\nD2,10\n"
+    with pytest.raises(ApiError) as err:  # the algorithm's prints stay with the data owner
+        as_sub.job_logs(job["id"])
+    assert err.value.status == 403
+    assert "counted 30 rows" in meter_data["owner"].job_logs(job["id"])[0]
+    report = audit_job(Ledger(gm.w3, gm.book), _anchored_proof(as_sub, job["id"]))
+    assert report.passed, [c for c in report.checks if not c.passed]
+    assert report.facts["record"]["dataset"] == meter_data["cid"]
+
+
+def test_an_untrusted_algorithm_waits_for_the_owner_and_the_policy_stops_row_level_output(stack, operator,
+                                                                                          meter_data, tmp_path):
+    as_owner = meter_data["owner"]
+    _, as_sub = _member(stack, operator, "Province Curious", ("subscriber",))
+    licence = _licence(as_sub, meter_data["listing"]["product_id"])
+    (tmp_path / "leak.tar.gz").write_bytes(make_bundle(PER_CUSTOMER, media_type="text/csv"))
+    (tmp_path / "count.tar.gz").write_bytes(make_bundle(PER_DISTRICT + "print('own copy')\n", media_type="text/csv"))
+
+    leak = as_sub.start_job(_run_link(as_sub, licence), algorithm=tmp_path / "leak.tar.gz")
+    assert leak["state"] == "awaiting-approval"
+    assert leak["id"] in [j["id"] for j in as_owner.jobs()]  # the owner's queue shows the request
+    with pytest.raises(ApiError) as err:
+        as_sub.decide_job(leak["id"], approve=True)
+    assert err.value.status == 403
+    as_owner.decide_job(leak["id"], approve=True)  # the owner lets it run: the output policy still holds
+    leak = _wait(as_sub, leak["id"])
+    assert leak["state"] == "failed" and "output policy refused" in leak["error"]
+    assert "\n" not in leak["error"] and "C0000" not in leak["error"]  # the holder sees the node's reason only
+    assert "C0000" in as_owner.job_logs(leak["id"])[0]  # what the algorithm printed stays with the owner
+    with pytest.raises(ApiError) as err:
+        as_sub._request("GET", f"/jobs/{leak['id']}/result")
+    assert err.value.status == 409
+
+    rejected = as_sub.start_job(_run_link(as_sub, licence), algorithm=tmp_path / "count.tar.gz")
+    assert as_owner.decide_job(rejected["id"], approve=False)["state"] == "rejected"
+    assert as_sub.job(rejected["id"])["error"] == "the data owner rejected this algorithm"
+
+
+def test_untrusted_algorithms_without_approve_each_are_refused(stack, operator, meter_data, tmp_path):
+    as_owner = meter_data["owner"]
+    terms = {"node": "default", "trusted_algorithms": [meter_data["tool"]["certificate_id"]],
+             "output_policy": {"max_output_bytes": 4096}}
+    strict = as_owner.list_cid(meter_data["cid"], {"title": "Meter readings (trusted tools only)", "kind": "data",
+                                                  "sharing_mode": "compute-only", "compute": terms})
+    _client(stack, operator).approve(strict["certificate_id"])
+    as_owner.set_plan(strict["product_id"], "per-use", 20, 5)
+    _, as_sub = _member(stack, operator, "Province Strict", ("subscriber",))
+    (tmp_path / "algo.tar.gz").write_bytes(make_bundle(PER_DISTRICT, media_type="text/csv"))
+    with pytest.raises(ApiError) as err:
+        as_sub.start_job(_run_link(as_sub, _licence(as_sub, strict["product_id"])), algorithm=tmp_path / "algo.tar.gz")
+    assert err.value.status == 403 and str(meter_data["tool"]["certificate_id"]) in err.value.detail
+
+
+def test_the_cli_runs_follows_and_fetches_a_job_then_the_auditor_checks_it(stack, operator, application, gm,
+                                                                          tmp_path, monkeypatch):
+    listing, _ = application
+    url = stack[0]
+    account, as_sub = _member(stack, operator, "Province CLI", ("subscriber",))
+    licence = _licence(as_sub, listing["product_id"])
+    wallet = f"cli-sub-{secrets.token_hex(4)}"
+    monkeypatch.setenv("GRIDMART_API_URL", url)
+    monkeypatch.setenv("GRIDMART_WALLET_PASSWORD", "pw-of-the-cli")
+    monkeypatch.setenv("GRIDMART_RPC_URL", gm.w3.provider.endpoint_uri)  # the auditor reads the session chain
+    create_wallet(wallet, "pw-of-the-cli", account.key)
+    (tmp_path / "in.txt").write_text("hello grid\n")
+    cli = CliRunner()
+
+    def gridmart(*args: str, code: int = 0):
+        result = cli.invoke(build_app(), list(args), catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    out = gridmart("job", "run", licence, "--input", str(tmp_path / "in.txt"), "--out", str(tmp_path / "r.txt"),
+                   "-w", wallet)
+    assert "done: result saved to" in out and (tmp_path / "r.txt").read_text() == "HELLO GRID\n"
+    job_id = as_sub.jobs()[0]["id"]
+    assert f"job {job_id}: done" in gridmart("job", "status", str(job_id), "-w", wallet)
+    assert "read 11 characters" in gridmart("job", "logs", str(job_id), "-w", wallet)
+    assert f"{job_id}  done" in gridmart("job", "list", "-w", wallet)
+    with pytest.raises(Exception, match="already exists"):  # never over an existing file
+        cli.invoke(build_app(), ["job", "result", str(job_id), "--out", str(tmp_path / "r.txt"), "-w", wallet],
+                   catch_exceptions=False)
+    _anchored_proof(as_sub, job_id)
+    gridmart("job", "proof", str(job_id), "--out", str(tmp_path / "proof.json"), "-w", wallet)
+    report = gridmart("audit", "job", str(tmp_path / "proof.json"), "--output", str(tmp_path / "r.txt"))
+    assert "the output file is the recorded output" in report  # and exit code 0: every check passed
+
