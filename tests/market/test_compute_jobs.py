@@ -9,7 +9,9 @@ import csv
 import io
 import json
 import secrets
+import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -316,3 +318,39 @@ def test_the_cli_runs_follows_and_fetches_a_job_then_the_auditor_checks_it(stack
     report = gridmart("audit", "job", str(tmp_path / "proof.json"), "--output", str(tmp_path / "r.txt"))
     assert "the output file is the recorded output" in report  # and exit code 0: every check passed
 
+
+
+def test_a_theft_model_is_trained_where_the_data_is_and_only_the_model_comes_back(stack, operator, tmp_path):
+    """Seed 003 §2.5(2): the demander's model is trained on the owner's node, in the
+    environment its pins build (numpy, pandas, scikit-learn, skops from the package registry)."""
+    from analytics.bundles import build_training_bundle
+    from analytics.card import load_product
+    from analytics.data.sgcc import generate_sgcc
+
+    owner, as_owner = _member(stack, operator, "Province Theft Data")
+    generate_sgcc(400, seed=3).to_csv(tmp_path / "sgcc.csv", index=False)
+    dataset = datasets.add(stack[2].home, tmp_path / "sgcc.csv", owner.address)
+    (tmp_path / "train.tar.gz").write_bytes(build_training_bundle())
+    trainer = _on_shelf(stack, operator, as_owner, tmp_path / "train.tar.gz",
+                        {"title": "Theft-detection trainer", "kind": "tool", "sharing_mode": "remote-run"})
+    as_owner.register_held("default", dataset.cid)
+    listing = as_owner.list_cid(dataset.cid, {
+        "title": "Theft labels, one province", "kind": "data", "sharing_mode": "compute-only",
+        "compute": {"trusted_algorithms": [trainer["certificate_id"]], "output_policy": {"max_output_bytes": 8 << 20}}})
+    _client(stack, operator).approve(listing["certificate_id"])
+    as_owner.set_plan(listing["product_id"], "per-use", 30, 1)
+    _, as_sub = _member(stack, operator, "Province Demander", ("subscriber",))
+    delivery = _run_link(as_sub, _licence(as_sub, listing["product_id"]))
+    job = _wait(as_sub, as_sub.start_job(delivery, algorithm_product=trainer["product_id"])["id"], timeout=900)
+    assert job["state"] == "done", job["error"]
+    as_sub.job_result(job["id"], tmp_path / "model.tar")
+    with tarfile.open(tmp_path / "model.tar") as tar:
+        assert sorted(tar.getnames()) == ["metrics.json", "theft-detection.card.json", "theft-detection.skops"]
+        tar.extractall(tmp_path / "model", filter="data")
+    _, card = load_product(tmp_path / "model" / "theft-detection.skops", "theft-detection")
+    assert card["metrics_holdout"]["auc"] > 0.8 and card["data"]["rows"] == 320
+    with zipfile.ZipFile(tmp_path / "model" / "theft-detection.skops") as skops_file:
+        returned = b"".join(skops_file.read(n) for n in skops_file.namelist())
+    returned += b"".join((tmp_path / "model" / n).read_bytes() for n in ("metrics.json", "theft-detection.card.json"))
+    customers = [row["CONS_NO"].encode() for row in csv.DictReader((tmp_path / "sgcc.csv").open())]
+    assert not [c for c in customers if c in returned]  # no customer id left the owner's node
