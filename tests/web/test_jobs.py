@@ -30,13 +30,16 @@ from tests.market.conftest import serve
 from .pages import message, sign_in
 from .test_remote_run import buy_and_redeem_to_run, listed
 
-#: a dependency-free bundle: logs, reports progress, writes its input upper-cased; "sleep…" input keeps it running
+#: a dependency-free bundle: logs, reports progress, writes its input upper-cased; "sleep…" input keeps it
+#: running, "fail…" input makes it exit with an error
 SHOUT = """
 import time
 print("shout: starting", flush=True)
 data = open(os.environ["GRIDMART_INPUT"], "rb").read()
 print("progress: 50%", flush=True)
 print(f"shout: read {len(data)} bytes", flush=True)
+if data.startswith(b"fail"):
+    sys.exit("shout: this input is not to be shouted")
 if data.startswith(b"sleep"):
     for i in range(600):
         print(f"shout: still sleeping ({i})", flush=True)
@@ -94,7 +97,7 @@ def no_overflow(page: Page) -> None:
 
 
 def test_a_job_is_started_followed_downloaded_and_another_cancelled(open_as, site, operator, shout, screenshots):
-    subscriber, product_id = listed(site[0], operator, shout, {"title": "Shouting echo"}, "per-use", 10, 2)
+    subscriber, product_id = listed(site[0], operator, shout, {"title": "Shouting echo"}, "per-use", 10, 3)
     page, _ = open_as(subscriber)
     buy_and_redeem_to_run(page, product_id, "490 points")
     expect(page.locator("#delivery")).to_contain_text("runs as a compute job")
@@ -165,6 +168,20 @@ def test_a_job_is_started_followed_downloaded_and_another_cancelled(open_as, sit
     expect(job.get_by_role("heading", name=re.compile(f"Job {second}"))).to_be_visible()
     expect(page.locator("#log")).to_contain_text("shout: still sleeping (3)")
     no_overflow(page)
+
+    # the third use: a job that fails shows why, in the list and in its details
+    page.goto("/web/licences.html")
+    page.get_by_label("Purpose of use").select_option("run")
+    page.get_by_role("button", name="Sign voucher and redeem").click()
+    expect(message(page)).to_have_text("Redeemed: your delivery link is ready.")
+    third = start_job(page, b"fail, please\n")
+    expect(job.locator("h2 .badge")).to_have_text("failed")
+    expect(page.locator("#job-error")).to_contain_text("shout: this input is not to be shouted")
+    expect(page.locator(f"#job-{third} .error-text")).to_contain_text("shout: this input is not to be shouted")
+    expect(page.locator("#log")).to_contain_text("shout: this input is not to be shouted")
+    expect(job.get_by_role("button", name="Download result")).to_have_count(0)
+    no_overflow(page)
+    page.screenshot(path=screenshots / "jobs-04-failed.png", full_page=True)
 
 
 def test_the_jobs_page_asks_for_a_sign_in_and_is_in_the_navigation(open_as, site):
@@ -240,7 +257,7 @@ def test_a_request_on_compute_only_data_is_approved_by_its_owner(open_as, site, 
     expect(owner_job.locator("h2 .badge")).to_have_text("done")
     expect(owner.locator("#log")).to_contain_text("count: counted 3 rows")  # the owner reads the log
     expect(owner_job.get_by_role("button", name="Download result")).to_have_count(0)  # the output is the holder's
-    owner.screenshot(path=screenshots / "jobs-04-owner-approved.png", full_page=True)
+    owner.screenshot(path=screenshots / "jobs-05-owner-approved.png", full_page=True)
 
     expect(job.locator("h2 .badge")).to_have_text("done")  # the holder's page follows it
     with page.expect_download() as saving:
@@ -248,4 +265,4 @@ def test_a_request_on_compute_only_data_is_approved_by_its_owner(open_as, site, 
     assert Path(saving.value.path()).read_bytes() == b"rows: 3\n"
     expect(page.locator("#log-refused")).to_be_visible()
     assert "counted" not in page.locator("main").inner_text()
-    page.screenshot(path=screenshots / "jobs-05-compute-only-result.png", full_page=True)
+    page.screenshot(path=screenshots / "jobs-06-compute-only-result.png", full_page=True)

@@ -280,10 +280,16 @@ function drawDetails(job) {
     logBox = el("div", { id: "log-box" }, el("pre", { id: "log", role: "log", tabindex: "0", "aria-label": `log of job ${job.id}` }));
     result = el("div", { id: "result", "aria-live": "polite" });
   }
+  const focused = detailBox.contains(document.activeElement) && document.activeElement.tagName === "BUTTON"
+    ? document.activeElement.textContent : null;
   detailBox.dataset.job = String(job.id);
   detailBox.hidden = false;
   detailBox.replaceChildren(el("h2", {}, `Job ${job.id}`, badge(job.state)), facts(job), actions(job) || "", result,
     el("h3", {}, "Log"), logBox);
+  if (focused) {  // a redraw (the job moved on) keeps the keyboard where it was
+    const again = [...detailBox.querySelectorAll(".actions button")].find((b) => b.textContent === focused);
+    if (again) again.focus();
+  }
 }
 
 async function pullLog(job) {
