@@ -307,9 +307,10 @@ def _mount_script(work: Path, expose: bool, options: Options) -> str:
         lines.append(f"mount --bind {source} {target}")
         if not mount.writable:
             lines.append(f"mount -o remount,bind,ro {target}")
-    for hidden in (ledger_settings().home.resolve(), *(p.resolve() for p in options.hide)):
-        if hidden.is_dir() and not work.resolve().is_relative_to(hidden):
-            lines.append(f"mount -t tmpfs -o size=16k,mode=0500 gridmart-hidden {shlex.quote(str(hidden))}")
+    hide = [p for p in (ledger_settings().home.resolve(), *(p.resolve() for p in options.hide))
+            if p.is_dir() and not work.resolve().is_relative_to(p)]
+    for hidden in _outermost(hide):
+        lines.append(f"mount -t tmpfs -o size=16k,mode=0500 gridmart-hidden {shlex.quote(str(hidden))}")
     staged = shlex.quote(str(work / "tmp" / "staged"))
     for closed, needed in (_closed_ancestors() if expose else {}).items():
         for i, path in enumerate(needed):
@@ -334,6 +335,13 @@ def _mount_script(work: Path, expose: bool, options: Options) -> str:
         lines += [f"mount --move {q(fresh)} {q(parent)}"]
     lines.append(f"cd {shlex.quote(str(work / options.cwd))}")
     return "".join(f"{line}; " for line in lines)
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """`paths` without those inside another one: hiding a folder hides what is in it, and a
+    mount point inside a hidden folder no longer exists (a compute node's home under the data
+    folder, as `gridmart up` places it)."""
+    return [p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
 
 
 @lru_cache

@@ -4,13 +4,16 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import secrets
+import shutil
 import tarfile
 
 import pytest
 
 from ledger_node.compute import bundle
+from ledger_node.config import get_settings as ledger_settings
 
-from .conftest import make_bundle
+from .conftest import Client, make_bundle, start_node
 
 HEALTHY = make_bundle("""open(os.environ["GRIDMART_OUTPUT"], "w").write("ok")""")
 
@@ -133,3 +136,22 @@ def test_an_archive_with_unsafe_entries_is_refused_at_inspect(client, still_fine
 def test_a_broken_manifest_or_archive_is_refused(client, still_fine):
     job = client.run(b"not a tar at all")
     assert job["state"] == "failed" and "not a readable tar archive" in job["error"]
+
+
+def test_a_node_kept_in_the_data_folder_still_hides_it(tmp_path):
+    """`gridmart up` keeps the node in <GRIDMART_HOME>/compute: both folders are hidden from a
+    run (one tmpfs over the outer one; the inner mount point no longer exists)."""
+    home = ledger_settings().home / f"compute-{secrets.token_hex(4)}"
+    node = start_node(home)
+    try:
+        seen = reports(Client(node), f"""
+for path in {[str(home / "jobs.db"), str(home), str(ledger_settings().home)]!r}:
+    try:
+        seen[path] = sorted(os.listdir(path)) if os.path.isdir(path) else open(path, "rb").read(16).decode("latin-1")
+    except OSError as exc:
+        seen[path] = type(exc).__name__
+""")
+    finally:
+        node.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    assert all(v in ("FileNotFoundError", "PermissionError", []) for v in seen.values()), seen

@@ -1,0 +1,117 @@
+"""`gridmart up`, the main job, as a user runs it: its own devnet, a compute node beside the
+API, a bundle application run as a job; Ctrl-C (SIGTERM) stops all three."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from eth_account import Account
+
+from ledger_node.config import REPO_ROOT
+from ledger_node.devnet import free_port
+from marketplace.client import MarketClient
+from tests.compute.conftest import make_bundle
+
+PASSWORD = "gridmart-dev"
+
+
+def _node_processes(home: Path) -> list[int]:
+    """pids of compute nodes whose home is under `home`, by their environment."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"ledger_node.compute.node" in cmdline and f"GRIDMART_COMPUTE_HOME={home}".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def up(tmp_path):
+    home = tmp_path / "home"
+    port = free_port()
+    env = {**os.environ, "GRIDMART_HOME": str(home), "GRIDMART_DEVNET_PORT": str(free_port()),
+           "GRIDMART_DEPLOYMENTS_DIR": str(tmp_path / "deployments"), "GRIDMART_COMPUTE_PORT": str(free_port())}
+    for name in ("GRIDMART_RPC_URL", "GRIDMART_COMPUTE_NODES", "GRIDMART_COMPUTE_TOKEN", "GRIDMART_WALLET_PASSWORD",
+                 "GRIDMART_DATABASE_URL", "GRIDMART_IPFS_API", "GRIDMART_SESSION_SECRET", "GRIDMART_DOMAIN"):
+        env.pop(name, None)
+    log = open(tmp_path / "up.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "marketplace.cli.main", "up", "--port", str(port)], env=env,
+                            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("gridmart up did not serve: " + (tmp_path / "up.log").read_text()[-2000:])
+        time.sleep(0.5)
+    try:
+        yield url, home, proc, tmp_path / "up.log"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for pid in _node_processes(home / "compute"):
+            os.kill(pid, signal.SIGKILL)
+        log.close()
+
+
+def test_gridmart_up_serves_jobs_on_its_own_compute_node_and_stops_everything(up, tmp_path):
+    url, home, proc, log = up
+    printed = log.read_text()
+    assert "compute node ready at http://127.0.0.1:" in printed, printed
+    nodes = _node_processes(home / "compute")
+    assert len(nodes) == 1
+    node_env = dict(v.split(b"=", 1) for v in Path(f"/proc/{nodes[0]}/environ").read_bytes().split(b"\0") if b"=" in v)
+    assert b"GRIDMART_WALLET_PASSWORD" not in node_env  # the node runs members' code: no key's password there
+
+    operator = Account.from_key(Account.decrypt(json.loads((home / "keystores" / "operator.json").read_text()),
+                                                PASSWORD))
+    as_operator = MarketClient(url, operator)
+    as_operator.login()
+    publisher, subscriber = Account.create(), Account.create()
+    as_operator.admit(publisher.address, "Institute", b"id", ["publisher"])
+    as_operator.admit(subscriber.address, "Province", b"id", ["subscriber"])
+    as_pub, as_sub = MarketClient(url, publisher), MarketClient(url, subscriber)
+    as_pub.login()
+    as_sub.login()
+    (tmp_path / "app.tar.gz").write_bytes(make_bundle(
+        "open(os.environ['GRIDMART_OUTPUT'], 'w').write(open(os.environ['GRIDMART_INPUT']).read()[::-1])\n"))
+    listing = as_pub.publish(tmp_path / "app.tar.gz", {"title": "Reverser", "kind": "application",
+                                                        "sharing_mode": "remote-run"})
+    as_operator.approve(listing["certificate_id"])
+    as_pub.set_plan(listing["product_id"], "per-use", 10, 1)
+    licence = as_sub.buy(listing["product_id"], "per-use")["licence_id"]
+    (tmp_path / "in.txt").write_text("abc")
+    job = as_sub.start_job(as_sub.redeem(as_sub.sign_voucher(licence, "run")), tmp_path / "in.txt")
+    deadline = time.monotonic() + 60
+    while job["state"] not in ("done", "failed", "cancelled"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+        job = as_sub.job(job["id"])
+    assert job["state"] == "done", job["error"]
+    as_sub.job_result(job["id"], tmp_path / "out.txt")
+    assert (tmp_path / "out.txt").read_text() == "cba"
+
+    proc.send_signal(signal.SIGTERM)  # what Ctrl-C / make's stop does
+    assert proc.wait(timeout=60) == 0
+    assert _node_processes(home / "compute") == []
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{url}/health", timeout=2)
