@@ -43,7 +43,8 @@ let selected = Number(param("id")) || null;
 let current = null;             // the selected job, as GET /jobs/{id} last answered
 let shown = null;               // JSON of the details last drawn
 let log = null;                 // {id, offset, refused, complete}
-let timer = null;
+let timer = null;               // the next poll
+let inFlight = false, rerun = false;
 let pollError = null;
 const titles = new Map();       // product id -> Promise<title | null>
 
@@ -294,18 +295,21 @@ function drawDetails(job) {
 
 async function pullLog(job) {
   if (!log || log.id !== job.id) log = { id: job.id, offset: 0, refused: null, complete: false };
+  const mine = log;  // select() starts a new one: what an older read brings is dropped
   const pre = document.getElementById("log");
-  for (let i = 0; i < 50 && !log.refused && !log.complete; i++) {
+  for (let i = 0; i < 50 && !mine.refused && !mine.complete; i++) {
     const ended = ENDED.includes(job.state);
     let text;
     try {
-      const r = await raw(`/jobs/${job.id}/logs?offset=${log.offset}`);
+      const r = await raw(`/jobs/${job.id}/logs?offset=${mine.offset}`);
       text = await r.text();
       const next = Number(r.headers.get("X-Next-Offset"));
-      log.offset = Number.isFinite(next) && next >= log.offset ? next : log.offset + new Blob([text]).size;
+      if (log !== mine) return;
+      mine.offset = Number.isFinite(next) && next >= mine.offset ? next : mine.offset + new Blob([text]).size;
     } catch (err) {
+      if (log !== mine) return;
       if (err.status !== 403) throw err;
-      log.refused = err.message;
+      mine.refused = err.message;  // e.g. the holder of a job on compute-only data: the API's words instead
       document.getElementById("log-box").replaceChildren(el("p", { class: "note", id: "log-refused" },
         `${err.message.charAt(0).toUpperCase()}${err.message.slice(1)}.`));
       return;
@@ -315,8 +319,8 @@ async function pullLog(job) {
       pre.append(text);
       if (atEnd) pre.scrollTop = pre.scrollHeight;
     }
-    if (!ended) return;             // one piece per tick while it runs
-    if (!text) log.complete = true; // ended: read to the end, then stop
+    if (!ended) return;              // one piece per tick while it runs
+    if (!text) mine.complete = true; // ended: read to the end, then stop
   }
 }
 
@@ -362,26 +366,38 @@ function delay() {
   return null;  // nothing can change by itself: stop
 }
 
+// one poll at a time: a poll asked for while one is in flight runs right after it
 async function poll() {
   timer = null;
+  if (inFlight) { rerun = true; return; }
+  inFlight = true;
+  let next;
   try {
     if (selected) await refreshSelected();
     await refreshList();
     if (pollError) { pollError = null; clearMessage(); }
+    next = delay();
   } catch (err) {
-    if (err.status === 401) { showError(err); return; }
-    if (err.status === 404 && selected) { showError(err); selected = null; current = null; detailBox.hidden = true; }
-    else if (pollError !== err.message) { pollError = err.message; showError(err); }
-    timer = setTimeout(poll, 3000);
-    return;
+    if (err.status === 404 && selected) {
+      showError(err);
+      selected = null;
+      current = null;
+      detailBox.hidden = true;
+    } else if (err.status !== 401 && pollError !== err.message) {
+      pollError = err.message;
+      showError(err);
+    } else if (err.status === 401) showError(err);
+    next = err.status === 401 ? null : 3000;  // signed out: stop; otherwise try again a little later
+  } finally {
+    inFlight = false;
   }
-  const next = delay();
-  if (next !== null) timer = setTimeout(poll, next);
+  if (rerun) { rerun = false; next = 0; }
+  if (timer === null && next !== null) timer = setTimeout(poll, next);
 }
 
 function kick(now = false) {
   if (timer !== null && !now) return;
-  if (timer !== null) clearTimeout(timer);
+  clearTimeout(timer);
   timer = setTimeout(poll, now ? 0 : 1000);
 }
 
