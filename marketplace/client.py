@@ -212,15 +212,17 @@ class MarketClient:
     # -------------------------------------------------------------- compute jobs
 
     def start_job(self, delivery: dict, input_path: Path | None = None, algorithm: Path | None = None,
-                  algorithm_product: int | None = None) -> dict:
-        """Start a job with a redeemed licence's link: a bundle application on your input, or
-        (compute-only data) your algorithm, a bundle file or a certified tool, on the data."""
+                  algorithm_product: int | None = None, input_cid: str | None = None) -> dict:
+        """Start a job with a redeemed licence's link: a bundle application on your input (a
+        file, or by CID one of your earlier results), or (compute-only data) your algorithm, a
+        bundle file or a certified tool, on the data."""
         if "jobs_url" not in delivery:
             raise GridMartError("this licence's product does not run as a compute job (its redemption gave no jobs link)")
         with contextlib.ExitStack() as stack:
             files = {name: (path.name, stack.enter_context(open(path, "rb")), "application/octet-stream")
                      for name, path in (("input", input_path), ("algorithm", algorithm)) if path is not None}
-            data = {"algorithm_product": str(algorithm_product)} if algorithm_product is not None else {}
+            data = {k: str(v) for k, v in (("algorithm_product", algorithm_product), ("input_cid", input_cid))
+                    if v is not None}
             return self._request("POST", delivery["jobs_url"], files=files or None, data=data or None)
 
     def jobs(self) -> list[dict]:

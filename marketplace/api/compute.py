@@ -37,12 +37,13 @@ def register_held(body: HeldData, ctx: Context = Depends(get_ctx), session: Sess
 
 @router.post("/delivery/{token}/jobs", status_code=201)
 def start_job(token: str, input: UploadFile | None = File(None), algorithm: UploadFile | None = File(None),
-              algorithm_product: ProductRef | None = Form(None), ctx: Context = Depends(get_ctx),
-              session: Session = Depends(get_session)) -> dict:
-    """Start a job: an application's bundle on your input, or (compute-only data) your algorithm on the data."""
+              algorithm_product: ProductRef | None = Form(None), input_cid: str | None = Form(None, max_length=128),
+              ctx: Context = Depends(get_ctx), session: Session = Depends(get_session)) -> dict:
+    """Start a job: an application's bundle on your input (a file, or `input_cid`: one of your
+    earlier results or uploads), or (compute-only data) your algorithm on the data."""
     claims = redemption.open_delivery(ctx, token)
     job = jobs.submit(ctx, session, claims, input.file if input else None, algorithm.file if algorithm else None,
-                      algorithm_product)
+                      algorithm_product, input_cid)
     return jobs.view(job)
 
 

@@ -99,6 +99,19 @@ def usage(ctx: typer.Context, bundle: Path = typer.Argument(..., help="proof bun
     _run(ctx, lambda ledger: [audit_usage(ledger, doc)], as_json, html)
 
 
+def _job_proof(target: str, wallet: str | None) -> dict:
+    """The proof bundle in file `target`, or job `target`'s from the marketplace (only the
+    chain vouches for it: the audit checks it there)."""
+    if Path(target).is_file() or not target.isdigit():
+        return _read_bundle(Path(target))
+    if wallet is None:
+        raise GridMartError(f"to audit job {target} by id, pass --wallet (one allowed to see it), "
+                            "or pass its proof file from `gridmart job proof`")
+    from .market import connect
+
+    return connect(wallet, None).job_proof(int(target))
+
+
 def _read_bundle(bundle: Path) -> dict:
     try:
         doc = json.loads(bundle.read_text())
@@ -110,7 +123,10 @@ def _read_bundle(bundle: Path) -> dict:
 
 
 @app.command()
-def job(ctx: typer.Context, bundle: Path = typer.Argument(..., help="proof bundle JSON (`gridmart job proof ID`)"),
+def job(ctx: typer.Context, target: str = typer.Argument(..., help="a job id (its proof is fetched with --wallet), "
+                                                               "or a proof bundle JSON (`gridmart job proof ID`)"),
+        wallet: str | None = typer.Option(None, "--wallet", "-w", help="with a job id: the holder's, data owner's, "
+                                          "operator's or an auditor's wallet (the proof is checked against the chain)"),
         output: Path | None = typer.Option(None, "--output", exists=True, dir_okay=False,
                                            help="the job's result file, checked against the record"),
         metadata: Path | None = typer.Option(None, "--metadata", exists=True, dir_okay=False,
@@ -118,7 +134,7 @@ def job(ctx: typer.Context, bundle: Path = typer.Argument(..., help="proof bundl
                                                   "(checks the algorithm was one its publisher trusts)"),
         as_json: bool = JsonFlag, html: Path | None = HtmlOpt) -> None:
     """A compute job: its record anchored on chain, naming the certified product, algorithm and output."""
-    doc = _read_bundle(bundle)
+    doc = _job_proof(target, wallet)
     out = output.read_bytes() if output else None
     meta = metadata.read_bytes() if metadata else None
     _run(ctx, lambda ledger: [audit_job(ledger, doc, out, meta)], as_json, html)

@@ -35,6 +35,8 @@ def _free(out: Path | None) -> None:
 def run(licence_id: str = typer.Argument(..., help="your licence id (0x…)"),
         input_file: Path = typer.Option(None, "--input", "-i", exists=True, dir_okay=False,
                                         help="your input file (an application's input)"),
+        input_cid: str = typer.Option(None, "--input-cid", help="instead of --input: the CID of one of your earlier "
+                                      "job results (to chain jobs)"),
         algorithm: Path = typer.Option(None, "--algorithm", exists=True, dir_okay=False,
                                        help="compute-only data: your algorithm, a bundle file"),
         algorithm_product: int = typer.Option(None, "--algorithm-product", min=1,
@@ -44,10 +46,12 @@ def run(licence_id: str = typer.Argument(..., help="your licence id (0x…)"),
     """Redeem LICENCE_ID, start a job on the product's compute node, follow it, save its result."""
     if algorithm is not None and algorithm_product is not None:
         raise GridMartError("pass either --algorithm (a bundle file) or --algorithm-product (a certified tool), not both")
+    if input_file is not None and input_cid is not None:
+        raise GridMartError("pass either --input (a file) or --input-cid (an earlier result), not both")
     _free(out)
     client = connect(wallet, password)
     delivery = client.redeem(client.sign_voucher(licence_id, "run"))
-    job = client.start_job(delivery, input_file, algorithm, algorithm_product)
+    job = client.start_job(delivery, input_file, algorithm, algorithm_product, input_cid)
     if detach or job["state"] == "awaiting-approval":
         note = " (the data owner must approve it first: follow it with `gridmart job status`)" \
             if job["state"] == "awaiting-approval" else ""

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 from sqlmodel import Session, select
 
+from ledger_node.content.cid import cid_to_bytes
 from ledger_node.content.encryption import decrypt_stream, unwrap_key
 from ledger_node.content.errors import ContentError
 from ledger_node.content.ingest import PutResult, ingest
@@ -52,9 +53,16 @@ _FINISHING = threading.Lock()  # the ticker and a request may see the same job f
 # ----------------------------------------------------------------- submit
 
 def submit(ctx: Context, session: Session, claims: dict[str, Any], input_file: BinaryIO | None,
-           algorithm_file: BinaryIO | None, algorithm_product: int | None) -> ComputeJob:
-    """Start a job for the holder of a redeemed licence (the delivery link's claims)."""
+           algorithm_file: BinaryIO | None, algorithm_product: int | None,
+           input_cid: str | None = None) -> ComputeJob:
+    """Start a job for the holder of a redeemed licence (the delivery link's claims). The input
+    is a posted file, or by CID one of the holder's own: an earlier job's result (to chain
+    jobs) or an unencrypted upload of its own, never another member's content."""
     product_id, holder = claims["product"], claims["holder"]
+    if input_file is not None and input_cid is not None:
+        raise BadRequest("post either an input file or an input CID, not both")
+    if input_cid is not None:
+        input_file = _own_content(ctx, session, holder, input_cid)
     what = redemption._deliverable(ctx, session, product_id)
     terms = what.get("compute") or {}
     if what["mode"] == "remote-run" and what.get("bundle"):
@@ -98,10 +106,45 @@ def submit(ctx: Context, session: Session, claims: dict[str, Any], input_file: B
         staging.rename(spool / str(job.id))  # a crash before this leaves a tmp- folder and no row: nothing half-done
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if input_cid is not None:
+            getattr(input_file, "close", lambda: None)()
     if job.state == SUBMITTING:
         send(ctx, job.id)
         session.refresh(job)
     return job
+
+
+def _own_content(ctx: Context, session: Session, holder: str, cid: str) -> BinaryIO:
+    """A reader of content the holder owns, by CID: its own earlier job's result, or its own
+    unencrypted upload."""
+    try:
+        cid_to_bytes(cid)
+    except ValueError:
+        raise BadRequest(f"input_cid {cid!r} is not a CID") from None
+    earlier = session.exec(select(ComputeJob).where(ComputeJob.holder == holder, ComputeJob.output_cid == cid,
+                                                    ComputeJob.state == "done")).first()
+    if earlier is not None and (result := _spool_root(ctx) / str(earlier.id) / "result").exists():
+        return open(result, "rb")
+    upload = session.get(Upload, cid)
+    if upload is not None and upload.uploader == holder and not upload.encrypted and upload.held_by is None:
+        return _ChunkReader(ctx.store.get_stream(cid))
+    raise NotFound(f"input_cid {cid} is none of your job results or uploads here: post the file instead")
+
+
+class _ChunkReader:
+    """read() over an iterator of byte chunks (the content store's stream)."""
+
+    def __init__(self, chunks):
+        self.chunks, self.buffer = iter(chunks), b""
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self.buffer) < n:
+            piece = next(self.chunks, None)
+            if piece is None:
+                break
+            self.buffer += piece
+        out, self.buffer = (self.buffer, b"") if n < 0 else (self.buffer[:n], self.buffer[n:])
+        return out
 
 
 def _product_bundle(ctx: Context, session: Session, what: dict, target: Path) -> dict:

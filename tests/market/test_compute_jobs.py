@@ -171,6 +171,27 @@ def test_a_licensed_application_runs_as_a_job_and_its_record_audits(stack, opera
     assert not audit_job(Ledger(gm.w3, gm.book), tampered).passed
 
 
+def test_an_input_by_cid_is_one_of_the_holders_own_results_never_anothers_content(stack, operator, application,
+                                                                                   tmp_path):
+    listing, as_pub = application
+    _, as_sub = _member(stack, operator, "Province Chain", ("subscriber",))
+    _, as_other = _member(stack, operator, "Province Other", ("subscriber",))
+    licence, theirs = _licence(as_sub, listing["product_id"]), _licence(as_other, listing["product_id"])
+    (tmp_path / "in.txt").write_text("Mixed Case\n")
+    first = _wait(as_sub, as_sub.start_job(_run_link(as_sub, licence), tmp_path / "in.txt")["id"])
+    second = _wait(as_sub, as_sub.start_job(_run_link(as_sub, licence), input_cid=first["output"]["cid"])["id"])
+    assert second["state"] == "done" and second["input"] == first["output"]["cid"], second["error"]
+    as_sub.job_result(second["id"], tmp_path / "twice.txt")
+    assert (tmp_path / "twice.txt").read_text() == "MIXED CASE\n"
+    for cid, who in ((first["output"]["cid"], "another member's result"), (listing["cid"], "a product's artifact")):
+        with pytest.raises(ApiError) as err:
+            as_other.start_job(_run_link(as_other, theirs), input_cid=cid)
+        assert err.value.status == 404 and "none of your job results" in err.value.detail, who
+    with pytest.raises(ApiError) as err:
+        as_other.start_job(_run_link(as_other, theirs), input_cid="not-a-cid")
+    assert err.value.status == 400
+
+
 def test_a_running_job_is_cancelled_and_a_failed_one_says_why(stack, operator, tmp_path):
     _, as_pub = _member(stack, operator, "Institute S", ("publisher",))
     sleeper, crasher = tmp_path / "sleep.tar.gz", tmp_path / "crash.tar.gz"
