@@ -341,7 +341,7 @@ def view(job: ComputeJob, principal: Principal | None = None) -> dict[str, Any]:
     error, the node's reason (docs/compute.md): the lines after it, like the logs, are the
     algorithm's own output and could carry data rows past the output policy."""
     out = {"id": job.id, "state": job.state, "progress": job.progress, "product_id": job.product_id,
-           "holder": job.holder, "node": job.node, "algorithm": job.algorithm_cid,
+           "holder": job.holder, "data_publisher": job.data_publisher, "node": job.node, "algorithm": job.algorithm_cid,
            "algorithm_product": job.algorithm_product, "input": job.input_cid, "env_hash": job.env_hash,
            "output": {"cid": job.output_cid, "sha256": job.output_sha256, "size": job.output_size,
                       "media_type": job.media_type} if job.output_cid else None,
