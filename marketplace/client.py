@@ -4,6 +4,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -257,7 +259,8 @@ class MarketClient:
             raise GridMartError(f"job {job_id} has no result: it is {job['state']}"
                                 + (f" ({job['error']})" if job.get("error") else ""))
         expected = job["output"]["sha256"]
-        tmp = out.with_name(out.name + ".part")
+        fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+        tmp = Path(name)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             with self.http.stream("GET", f"/jobs/{job_id}/result", headers=headers) as r:
@@ -265,16 +268,17 @@ class MarketClient:
                     r.read()
                     raise ApiError(r.status_code, r.json().get("detail", r.text))
                 digest = hashlib.sha256()
-                with open(tmp, "wb") as fh:
+                with os.fdopen(fd, "wb") as fh:
                     for chunk in r.iter_bytes(1 << 20):
                         fh.write(chunk)
                         digest.update(chunk)
             if digest.hexdigest() != expected:
                 raise IntegrityError(f"the result hashes to {digest.hexdigest()}, the job's record says {expected}: "
                                      "not saved")
-            if out.exists():
-                raise GridMartError(f"{out} already exists: choose another --out or remove it")
-            tmp.replace(out)
+            try:
+                os.link(tmp, out)  # never over a file, even one created meanwhile
+            except FileExistsError:
+                raise GridMartError(f"{out} already exists: choose another --out or remove it") from None
         finally:
             tmp.unlink(missing_ok=True)
         return {**job["output"], "file": str(out)}

@@ -162,7 +162,7 @@ class ComputeJob(SQLModel, table=True):
     certificate_id: int
     #: the data product's publisher for compute-to-data (approves requests), else None
     data_publisher: str | None = Field(default=None, index=True)
-    redemption_id: int | None = None
+    redemption_id: int | None = Field(default=None, index=True)  # one job per redemption (a paid use)
     node: str
     node_job: str | None = None
     #: submitting (spooled here, not yet on the node), awaiting-approval, rejected, then the node's

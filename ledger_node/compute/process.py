@@ -46,7 +46,7 @@ class ComputeNode:
     def start(self, timeout: float = 30.0) -> "ComputeNode":
         """Start the node and wait until /health answers."""
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        env = {**_without_secrets(os.environ), "GRIDMART_COMPUTE_HOME": str(self.home), "GRIDMART_COMPUTE_TOKEN": self.token,
+        env = {**_inherited(os.environ), "GRIDMART_COMPUTE_HOME": str(self.home), "GRIDMART_COMPUTE_TOKEN": self.token,
                "GRIDMART_COMPUTE_PORT": str(self.port), "GRIDMART_COMPUTE_HOST": "127.0.0.1",
                "GRIDMART_COMPUTE_WORKERS": str(self.workers), **self.env}
         with open(self.log_path, "ab") as log:
@@ -80,11 +80,15 @@ class ComputeNode:
             self.proc.wait()
 
 
-#: variables a node never inherits from the process that starts it (`gridmart up` holds the
-#: operator's wallet password and the API's session secret; the node runs members' bundles)
-_SECRET_WORDS = ("PASSWORD", "SECRET", "PRIVATE", "MNEMONIC", "DATABASE_URL")
+#: what a node inherits from the process that starts it, nothing else: `gridmart up` holds the
+#: operator's wallet password, the API's session secret and perhaps provider keys in URLs, and
+#: the node runs members' bundles
+_INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "PYTHONPATH", "SSL_CERT_FILE",
+              "SSL_CERT_DIR", "GRIDMART_HOME", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+              "NO_PROXY")
+_INHERITED_PREFIXES = ("LC_", "PIP_", "GRIDMART_COMPUTE_")
 
 
-def _without_secrets(environ: dict[str, str]) -> dict[str, str]:
+def _inherited(environ: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items()
-            if not any(word in k.upper() for word in _SECRET_WORDS) and k != "GRIDMART_COMPUTE_TOKEN"}
+            if (k in _INHERITED or k.startswith(_INHERITED_PREFIXES)) and k != "GRIDMART_COMPUTE_TOKEN"}

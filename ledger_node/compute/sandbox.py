@@ -297,9 +297,9 @@ def _command(iso: Isolation, args: list[str], work: Path, limits: Limits, option
 
 def _mount_script(work: Path, expose: bool, options: Options) -> str:
     """Shell run as (namespace) root before the drop: bind the run's mounts into ``work``
-    (first, while their sources are still visible), hide the data folder and the folders in
-    ``options.hide`` and, when the child will run as nobody, expose the interpreter if it
-    sits in a folder closed to others."""
+    (first, while their sources are still visible), when the child will run as nobody expose
+    the interpreter if it sits in a folder closed to others, give it a fresh temporary
+    folder, and (last) hide the data folder and the folders in ``options.hide``."""
     lines = []
     for mount in options.mounts:
         source, target = shlex.quote(str(mount.source)), shlex.quote(str(work / mount.target))
@@ -307,10 +307,6 @@ def _mount_script(work: Path, expose: bool, options: Options) -> str:
         lines.append(f"mount --bind {source} {target}")
         if not mount.writable:
             lines.append(f"mount -o remount,bind,ro {target}")
-    hide = [p for p in (ledger_settings().home.resolve(), *(p.resolve() for p in options.hide))
-            if p.is_dir() and not work.resolve().is_relative_to(p)]
-    for hidden in _outermost(hide):
-        lines.append(f"mount -t tmpfs -o size=16k,mode=0500 gridmart-hidden {shlex.quote(str(hidden))}")
     staged = shlex.quote(str(work / "tmp" / "staged"))
     for closed, needed in (_closed_ancestors() if expose else {}).items():
         for i, path in enumerate(needed):
@@ -333,6 +329,13 @@ def _mount_script(work: Path, expose: bool, options: Options) -> str:
             inside = fresh / path.relative_to(parent)
             lines += [f"mkdir -p {q(inside)}", f"mount --bind {q(path)} {q(inside)}"]
         lines += [f"mount --move {q(fresh)} {q(parent)}"]
+    # last: the folders bound back in above (plain binds) would otherwise bring back a data
+    # folder inside them, e.g. the default GRIDMART_HOME in a checkout under /tmp; a folder the
+    # steps above left out of view no longer exists here and needs no cover
+    hide = [p for p in (ledger_settings().home.resolve(), *(p.resolve() for p in options.hide))
+            if p.is_dir() and not work.is_relative_to(p)]
+    for hidden in map(shlex.quote, map(str, _outermost(hide))):
+        lines.append(f"if [ -d {hidden} ]; then mount -t tmpfs -o size=16k,mode=0500 gridmart-hidden {hidden}; fi")
     lines.append(f"cd {shlex.quote(str(work / options.cwd))}")
     return "".join(f"{line}; " for line in lines)
 

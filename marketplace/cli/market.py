@@ -69,10 +69,15 @@ def publish(
     if compute is not None:
         metadata["compute"] = _compute_terms(compute)
     if held_on is not None:
-        metadata.setdefault("compute", {}).setdefault("node", held_on)
-        client = connect(wallet, password)
+        if mode != "compute-only" or encrypt:
+            raise GridMartError("--held-on lists data that stays on your compute node: use it with --mode compute-only "
+                                "and without --encrypt")
+        if metadata.setdefault("compute", {}).setdefault("node", held_on) != held_on:
+            raise GridMartError(f"--compute names node {metadata['compute']['node']!r} but --held-on {held_on!r}: "
+                                "the jobs must run where the data is")
         with open(file, "rb") as fh:
             cid = ingest(fh, lambda *_: None).cid
+        client = connect(wallet, password)
         client.register_held(held_on, cid)
         out = client.list_cid(cid, metadata, previous)
         emit({**out, "cid": cid}, as_json, f"certificate {out['certificate_id']} (product {out['product_id']}) "

@@ -54,7 +54,7 @@ def up(port: int = typer.Option(8000)) -> None:
         typer.echo(f"devnet ready at {started.url} (log: {started.log_path})")
     try:
         if not os.environ.get("GRIDMART_COMPUTE_NODES"):
-            node = _start_compute_node()  # before the wallet password is in this process's environment
+            node = _start_compute_node()  # it inherits no password, secret or key (ComputeNode.start)
         w3 = connect()
         name = os.environ.get("GRIDMART_OPERATOR_WALLET", "operator")
         password = os.environ.get("GRIDMART_WALLET_PASSWORD")
@@ -83,7 +83,9 @@ def up(port: int = typer.Option(8000)) -> None:
 def _start_compute_node() -> ComputeNode:
     """The `default` compute node on loopback, its token known only to it and to this API."""
     settings = get_compute_settings()
-    token = settings.token if len(settings.token) >= MIN_TOKEN else secrets.token_hex(24)
+    if settings.token and len(settings.token) < MIN_TOKEN:
+        settings.require_token()  # a token that is set but too short: say so rather than replace it
+    token = settings.token or secrets.token_hex(24)
     node_port = settings.port if _port_free(settings.port) else free_port()
     node = ComputeNode(port=node_port, home=settings.root, token=token, workers=settings.workers).start()
     os.environ["GRIDMART_COMPUTE_NODES"] = f"default={node.url}"

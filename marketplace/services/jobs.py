@@ -48,6 +48,7 @@ TERMINAL = ("done", "failed", "cancelled", REJECTED)
 MAX_BUNDLE_BYTES = 256 << 20
 MAX_RESULT_BYTES = 4 << 30
 _FINISHING = threading.Lock()  # the ticker and a request may see the same job finish
+_SUBMITTING = threading.Lock()  # two posts with one delivery link write one job
 
 
 # ----------------------------------------------------------------- submit
@@ -61,8 +62,6 @@ def submit(ctx: Context, session: Session, claims: dict[str, Any], input_file: B
     product_id, holder = claims["product"], claims["holder"]
     if input_file is not None and input_cid is not None:
         raise BadRequest("post either an input file or an input CID, not both")
-    if input_cid is not None:
-        input_file = _own_content(ctx, session, holder, input_cid)
     what = redemption._deliverable(ctx, session, product_id)
     terms = what.get("compute") or {}
     if what["mode"] == "remote-run" and what.get("bundle"):
@@ -77,9 +76,22 @@ def submit(ctx: Context, session: Session, claims: dict[str, Any], input_file: B
     else:
         raise BadRequest(f"product {product_id} does not run as a job (sharing mode {what['mode']})")
     node(ctx, terms.get("node", "default"))  # a node this marketplace does not know: refused before anything is kept
+    return _submit(ctx, session, claims, what, terms, dataset, policy, input_file, algorithm_file,
+                   algorithm_product, input_cid)
+
+
+def _submit(ctx: Context, session: Session, claims: dict[str, Any], what: dict, terms: dict, dataset: dict | None,
+            policy: dict | None, input_file: BinaryIO | None, algorithm_file: BinaryIO | None,
+            algorithm_product: int | None, input_cid: str | None) -> ComputeJob:
+    """One job per redemption (a paid use): a second post with the same link is refused,
+    naming the first job; a refused post keeps nothing, so the link can be used again."""
+    product_id, holder = claims["product"], claims["holder"]
+    _one_job_per_redemption(session, claims.get("redemption"))  # before the upload is read
     spool = _spool_root(ctx)
     staging = Path(tempfile.mkdtemp(prefix="tmp-", dir=spool))
     try:
+        if input_cid is not None:
+            input_file = _own_content(ctx, session, holder, input_cid)
         if dataset is None:
             algorithm = _product_bundle(ctx, session, what, staging / "bundle")
         elif algorithm_product is not None:
@@ -100,18 +112,29 @@ def submit(ctx: Context, session: Session, claims: dict[str, Any], input_file: B
                          input_cid=put.cid if put else None, input_sha256=put.sha256 if put else None,
                          dataset_cid=dataset["cid"] if dataset else None,
                          policy_json=json.dumps(policy) if policy is not None else None, created_at=int(time.time()))
-        session.add(job)
-        session.commit()
+        with _SUBMITTING:  # again, now that it is about to be written: two posts, one job
+            _one_job_per_redemption(session, claims.get("redemption"))
+            session.add(job)
+            session.commit()
         session.refresh(job)
         staging.rename(spool / str(job.id))  # a crash before this leaves a tmp- folder and no row: nothing half-done
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        if input_cid is not None:
-            getattr(input_file, "close", lambda: None)()
+        if input_cid is not None and input_file is not None:
+            input_file.close()
     if job.state == SUBMITTING:
         send(ctx, job.id)
         session.refresh(job)
     return job
+
+
+def _one_job_per_redemption(session: Session, redemption_id: int | None) -> None:
+    if redemption_id is None:
+        return
+    started = session.exec(select(ComputeJob.id).where(ComputeJob.redemption_id == redemption_id)).first()
+    if started is not None:
+        raise Conflict(f"this redemption already started job {started}: follow it at /jobs/{started}, "
+                       "or redeem the licence again for another job")
 
 
 def _own_content(ctx: Context, session: Session, holder: str, cid: str) -> BinaryIO:
@@ -123,7 +146,10 @@ def _own_content(ctx: Context, session: Session, holder: str, cid: str) -> Binar
         raise BadRequest(f"input_cid {cid!r} is not a CID") from None
     earlier = session.exec(select(ComputeJob).where(ComputeJob.holder == holder, ComputeJob.output_cid == cid,
                                                     ComputeJob.state == "done")).first()
-    if earlier is not None and (result := _spool_root(ctx) / str(earlier.id) / "result").exists():
+    if earlier is not None:
+        result = _spool_root(ctx) / str(earlier.id) / "result"
+        if not result.exists():
+            raise Unavailable(f"job {earlier.id}'s result is still on its way from the compute node: retry in a moment")
         return open(result, "rb")
     upload = session.get(Upload, cid)
     if upload is not None and upload.uploader == holder and not upload.encrypted and upload.held_by is None:
@@ -136,6 +162,9 @@ class _ChunkReader:
 
     def __init__(self, chunks):
         self.chunks, self.buffer = iter(chunks), b""
+
+    def close(self) -> None:
+        getattr(self.chunks, "close", lambda: None)()
 
     def read(self, n: int = -1) -> bytes:
         while n < 0 or len(self.buffer) < n:
@@ -313,7 +342,7 @@ def record(job: ComputeJob) -> dict[str, Any]:
             "node_job": job.node_job, "algorithm": job.algorithm_cid, "algorithm_sha256": job.algorithm_sha256,
             "algorithm_product": job.algorithm_product, "inputs": [job.input_cid] if job.input_cid else [],
             "dataset": job.dataset_cid, "env": job.env_hash, "output": job.output_cid,
-            "output_sha256": job.output_sha256, "state": job.state, "error": job.error,
+            "output_sha256": job.output_sha256, "state": job.state, "error": _shown_error(job, full=False),
             "submitted_at": job.created_at, "finished_at": job.finished_at, "at": job.at}
 
 
@@ -336,10 +365,10 @@ def _may_see(ctx: Context, principal: Principal, job: ComputeJob) -> bool:
 
 
 def view(job: ComputeJob, principal: Principal | None = None) -> dict[str, Any]:
-    """The job as its holder (`principal` None: through its delivery link), the data owner or
-    the operator sees it. For compute-only data the holder sees only the first line of an
-    error, the node's reason (docs/compute.md): the lines after it, like the logs, are the
-    algorithm's own output and could carry data rows past the output policy."""
+    """The job as `principal` sees it (None: its holder, through its delivery link). For
+    compute-only data only the data owner and the operator see an error's lines after the
+    first (docs/compute.md): they, like the logs, are the algorithm's own output and could
+    carry data rows past the output policy."""
     out = {"id": job.id, "state": job.state, "progress": job.progress, "product_id": job.product_id,
            "holder": job.holder, "data_publisher": job.data_publisher, "node": job.node, "algorithm": job.algorithm_cid,
            "algorithm_product": job.algorithm_product, "input": job.input_cid, "env_hash": job.env_hash,
@@ -347,10 +376,23 @@ def view(job: ComputeJob, principal: Principal | None = None) -> dict[str, Any]:
                       "media_type": job.media_type} if job.output_cid else None,
            "error": job.error, "created_at": job.created_at, "finished_at": job.finished_at,
            "recorded": not job.pending, "anchored_batch": job.batch_id, "compute_only": job.dataset_cid is not None}
-    as_holder = principal is None or (principal.address == job.holder and not principal.is_operator)
-    if job.dataset_cid is not None and as_holder and job.error:
-        out["error"] = job.error.splitlines()[0][:300]  # the node's reason, never the algorithm's output
+    out["error"] = _shown_error(job, full=principal is not None and _sees_everything(principal, job))
     return out
+
+
+def _sees_everything(principal: Principal, job: ComputeJob) -> bool:
+    """Whether `principal` may read a job's full error and its logs: on compute-only data only
+    the data owner and the operator (the algorithm's prints could carry data rows); otherwise
+    anyone who may see the job."""
+    return job.dataset_cid is None or principal.is_operator or principal.address == job.data_publisher
+
+
+def _shown_error(job: ComputeJob, full: bool) -> str | None:
+    """The error as shown (and, `full` False, as anchored for everyone to read): for compute-only
+    data its first line, the node's reason, never the algorithm's output."""
+    if not job.error or full or job.dataset_cid is None:
+        return job.error
+    return job.error.splitlines()[0][:300]
 
 
 def mine(session: Session, principal: Principal) -> list[ComputeJob]:
@@ -361,7 +403,7 @@ def mine(session: Session, principal: Principal) -> list[ComputeJob]:
 
 def logs(ctx: Context, session: Session, principal: Principal, job_id: int, offset: int) -> tuple[str, int]:
     job = get(ctx, session, principal, job_id)
-    if job.dataset_cid is not None and principal.address == job.holder and not principal.is_operator:
+    if not _sees_everything(principal, job):
         raise Forbidden("the logs of a job on compute-only data stay with the data owner (they could hold data rows)")
     if not job.node_job:
         return "", offset

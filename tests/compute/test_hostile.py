@@ -7,11 +7,12 @@ import json
 import secrets
 import shutil
 import tarfile
+from pathlib import Path
 
 import pytest
 
-from ledger_node.compute import bundle
-from ledger_node.config import get_settings as ledger_settings
+from ledger_node.compute import bundle, sandbox
+from ledger_node.config import REPO_ROOT, get_settings as ledger_settings
 
 from .conftest import Client, make_bundle, start_node
 
@@ -66,7 +67,10 @@ seen["tmp"] = sorted(os.listdir("/tmp"))
     assert seen.pop("/root") in ("PermissionError", [".pyenv"])  # at most the interpreter is exposed there
     for path in map(str, paths[:-3] + paths[-2:]):
         assert seen[path] in ("FileNotFoundError", "PermissionError", []), (path, seen[path])
-    assert seen["env"] == {} and len(seen["tmp"]) == 1, seen
+    # the run's own folder, and only what it needs that lives under /tmp too (a checkout there, as CI's)
+    needed = {Path(p).relative_to("/tmp").parts[0] for p in sandbox._needed_paths() if Path(p).is_relative_to("/tmp")}
+    runs = [name for name in seen["tmp"] if name not in needed]
+    assert seen["env"] == {} and len(runs) == 1 and runs[0].startswith("gridmart-run-"), seen
     assert node.token not in json.dumps(seen)
 
 
@@ -138,14 +142,19 @@ def test_a_broken_manifest_or_archive_is_refused(client, still_fine):
     assert job["state"] == "failed" and "not a readable tar archive" in job["error"]
 
 
-def test_a_node_kept_in_the_data_folder_still_hides_it(tmp_path):
-    """`gridmart up` keeps the node in <GRIDMART_HOME>/compute: both folders are hidden from a
-    run (one tmpfs over the outer one; the inner mount point no longer exists)."""
-    home = ledger_settings().home / f"compute-{secrets.token_hex(4)}"
-    node = start_node(home)
+@pytest.mark.parametrize("inside_project", [False, True], ids=["session home", "home inside the checkout"])
+def test_a_node_kept_in_the_data_folder_still_hides_it(inside_project):
+    """`gridmart up` keeps the node in <GRIDMART_HOME>/compute, and the default GRIDMART_HOME is
+    the checkout's .gridmart: both folders stay hidden from a run, also when the checkout is
+    bound back into the run's fresh /tmp (a clone under /tmp, as CI's)."""
+    data = REPO_ROOT / f".gridmart-probe-{secrets.token_hex(4)}" if inside_project else ledger_settings().home
+    home = data / f"compute-{secrets.token_hex(4)}"
+    (data / "keystores").mkdir(parents=True, exist_ok=True)
+    (data / "keystores" / "operator.json").write_text("a keystore")
+    node = start_node(home, env={"GRIDMART_HOME": str(data)})
     try:
         seen = reports(Client(node), f"""
-for path in {[str(home / "jobs.db"), str(home), str(ledger_settings().home)]!r}:
+for path in {[str(home / "jobs.db"), str(home), str(data), str(data / "keystores" / "operator.json")]!r}:
     try:
         seen[path] = sorted(os.listdir(path)) if os.path.isdir(path) else open(path, "rb").read(16).decode("latin-1")
     except OSError as exc:
@@ -153,5 +162,5 @@ for path in {[str(home / "jobs.db"), str(home), str(ledger_settings().home)]!r}:
 """)
     finally:
         node.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(data if inside_project else home, ignore_errors=True)
     assert all(v in ("FileNotFoundError", "PermissionError", []) for v in seen.values()), seen

@@ -100,3 +100,14 @@ def test_bad_specs_are_refused_with_a_message(client):
     r = client.submit(HELLO, dataset={"cid": "bafkreiexampleexample", "sha256": "2" * 64})
     assert r.status_code == 400 and "does not hold dataset" in r.json()["detail"]
     assert client.http.get("/jobs/" + "f" * 32).status_code == 404
+
+
+def test_a_node_inherits_no_password_secret_or_key():
+    from ledger_node.compute.process import _inherited
+
+    environ = {"PATH": "/usr/bin", "GRIDMART_HOME": "/h", "GRIDMART_COMPUTE_WORKERS": "2", "PIP_INDEX_URL": "http://i",
+               "GRIDMART_WALLET_PASSWORD": "pw", "GRIDMART_SESSION_SECRET": "s", "GRIDMART_RPC_URL": "https://k@rpc",
+               "GRIDMART_DATABASE_URL": "postgresql://u:pw@db", "AWS_SECRET_ACCESS_KEY": "k",
+               "GRIDMART_FL_KEY_FILE": "/k", "GRIDMART_COMPUTE_TOKEN": "the API's"}
+    assert _inherited(environ) == {"PATH": "/usr/bin", "GRIDMART_HOME": "/h", "GRIDMART_COMPUTE_WORKERS": "2",
+                                   "PIP_INDEX_URL": "http://i"}

@@ -290,6 +290,34 @@ def test_an_untrusted_algorithm_waits_for_the_owner_and_the_policy_stops_row_lev
     assert as_sub.job(rejected["id"])["error"] == "the data owner rejected this algorithm"
 
 
+def test_a_crash_on_compute_only_data_shows_the_holder_and_the_record_only_the_reason(stack, operator, gm, meter_data,
+                                                                                     tmp_path):
+    _, as_sub = _member(stack, operator, "Province Crash", ("subscriber",))
+    licence = _licence(as_sub, meter_data["listing"]["product_id"])
+    (tmp_path / "crash.tar.gz").write_bytes(make_bundle(
+        "import csv\nprint(next(csv.DictReader(open(os.environ['GRIDMART_DATA'])))['CONS_NO'])\nraise SystemExit(1)\n"))
+    job = as_sub.start_job(_run_link(as_sub, licence), algorithm=tmp_path / "crash.tar.gz")
+    meter_data["owner"].decide_job(job["id"], approve=True)
+    job = _wait(as_sub, job["id"])
+    assert job["state"] == "failed" and "status 1" in job["error"] and "C0000" not in job["error"]
+    assert "C0000" in meter_data["owner"].job(job["id"])["error"]  # the owner sees the run's last output
+    record = json.loads(_anchored_proof(as_sub, job["id"])["record"])
+    assert "C0000" not in json.dumps(record) and record["error"] == job["error"]  # nor does the anchored record
+    assert audit_job(Ledger(gm.w3, gm.book), _anchored_proof(as_sub, job["id"])).passed
+
+
+def test_one_redemption_starts_one_job(stack, operator, application, tmp_path):
+    listing, _ = application
+    _, as_sub = _member(stack, operator, "Province Once", ("subscriber",))
+    delivery = _run_link(as_sub, _licence(as_sub, listing["product_id"]))
+    (tmp_path / "in.txt").write_text("once\n")
+    first = as_sub.start_job(delivery, tmp_path / "in.txt")
+    with pytest.raises(ApiError) as err:
+        as_sub.start_job(delivery, tmp_path / "in.txt")
+    assert err.value.status == 409 and f"already started job {first['id']}" in err.value.detail
+    assert [j["id"] for j in as_sub.jobs()] == [first["id"]]
+
+
 def test_untrusted_algorithms_without_approve_each_are_refused(stack, operator, meter_data, tmp_path):
     as_owner = meter_data["owner"]
     terms = {"node": "default", "trusted_algorithms": [meter_data["tool"]["certificate_id"]],
@@ -334,6 +362,11 @@ def test_the_cli_runs_follows_and_fetches_a_job_then_the_auditor_checks_it(stack
     with pytest.raises(Exception, match="already exists"):  # never over an existing file
         cli.invoke(build_app(), ["job", "result", str(job_id), "--out", str(tmp_path / "r.txt"), "-w", wallet],
                    catch_exceptions=False)
+    (tmp_path / "mine.txt").write_text("my own file")
+    with pytest.raises(Exception, match="already exists"):  # the client's check too, which no race can pass
+        as_sub.job_result(job_id, tmp_path / "mine.txt")
+    assert (tmp_path / "mine.txt").read_text() == "my own file" and (tmp_path / "r.txt").read_text() == "HELLO GRID\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == []
     _anchored_proof(as_sub, job_id)
     gridmart("job", "proof", str(job_id), "--out", str(tmp_path / "proof.json"), "-w", wallet)
     report = gridmart("audit", "job", str(tmp_path / "proof.json"), "--output", str(tmp_path / "r.txt"))

@@ -20,6 +20,8 @@ from marketplace.client import MarketClient
 from tests.compute.conftest import make_bundle
 
 PASSWORD = "gridmart-dev"
+SECRETS = {"GRIDMART_WALLET_PASSWORD": PASSWORD, "GRIDMART_SESSION_SECRET": "a-session-secret-of-the-api",
+           "AWS_SECRET_ACCESS_KEY": "an-aws-key"}
 
 
 def _node_processes(home: Path) -> list[int]:
@@ -43,10 +45,13 @@ def up(tmp_path):
     home = tmp_path / "home"
     port = free_port()
     env = {**os.environ, "GRIDMART_HOME": str(home), "GRIDMART_DEVNET_PORT": str(free_port()),
-           "GRIDMART_DEPLOYMENTS_DIR": str(tmp_path / "deployments"), "GRIDMART_COMPUTE_PORT": str(free_port())}
-    for name in ("GRIDMART_RPC_URL", "GRIDMART_COMPUTE_NODES", "GRIDMART_COMPUTE_TOKEN", "GRIDMART_WALLET_PASSWORD",
-                 "GRIDMART_DATABASE_URL", "GRIDMART_IPFS_API", "GRIDMART_SESSION_SECRET", "GRIDMART_DOMAIN"):
+           "GRIDMART_DEPLOYMENTS_DIR": str(tmp_path / "deployments"), "GRIDMART_COMPUTE_PORT": str(free_port()),
+           "GRIDMART_DATABASE_URL": f"sqlite:///{tmp_path / 'market.db'}"}
+    for name in ("GRIDMART_RPC_URL", "GRIDMART_COMPUTE_NODES", "GRIDMART_COMPUTE_TOKEN", "GRIDMART_IPFS_API",
+                 "GRIDMART_DOMAIN"):
         env.pop(name, None)
+    # what a user may well have exported: none of it may reach the node, which runs members' code
+    env.update(SECRETS)
     log = open(tmp_path / "up.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "marketplace.cli.main", "up", "--port", str(port)], env=env,
                             cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -80,7 +85,9 @@ def test_gridmart_up_serves_jobs_on_its_own_compute_node_and_stops_everything(up
     nodes = _node_processes(home / "compute")
     assert len(nodes) == 1
     node_env = dict(v.split(b"=", 1) for v in Path(f"/proc/{nodes[0]}/environ").read_bytes().split(b"\0") if b"=" in v)
-    assert b"GRIDMART_WALLET_PASSWORD" not in node_env  # the node runs members' code: no key's password there
+    assert not set(SECRETS) & {k.decode() for k in node_env}, node_env.keys()  # no password, secret or key there
+    assert not [v for v in SECRETS.values() if v.encode() in b"".join(node_env.values())]
+    assert {b"GRIDMART_COMPUTE_TOKEN", b"GRIDMART_HOME"} <= node_env.keys()
 
     operator = Account.from_key(Account.decrypt(json.loads((home / "keystores" / "operator.json").read_text()),
                                                 PASSWORD))
