@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from ledger_node.content.cid import cid_to_bytes
 from ledger_node.errors import GridMartError
 from marketplace.client import ApiError, MarketClient
 
@@ -50,6 +51,7 @@ def run(licence_id: str = typer.Argument(..., help="your licence id (0x…)"),
         raise GridMartError("pass either --input (a file) or --input-cid (an earlier result), not both")
     _free(out)
     client = connect(wallet, password)
+    _fits(client, licence_id, input_file, input_cid, algorithm, algorithm_product)  # before a use is spent
     delivery = client.redeem(client.sign_voucher(licence_id, "run"))
     job = client.start_job(delivery, input_file, algorithm, algorithm_product, input_cid)
     if detach or job["state"] == "awaiting-approval":
@@ -134,6 +136,31 @@ def proof(job_id: int, out: Path = typer.Option(..., "--out", "-o", help="write 
 
 
 # ----------------------------------------------------------------- helpers
+
+def _fits(client: MarketClient, licence_id: str, input_file: Path | None, input_cid: str | None,
+          algorithm: Path | None, algorithm_product: int | None) -> None:
+    """Refuse options that do not fit the licence's product before redeeming spends a use."""
+    try:
+        wanted = int(licence_id, 16) if licence_id.lower().startswith("0x") else int(licence_id)
+    except ValueError:
+        raise GridMartError(f"{licence_id!r} is not a licence id: give the 0x… id `gridmart licences` shows") from None
+    held = next((lic for lic in client.licences() if int(lic["id"], 16) == wanted), None)
+    if held is None:
+        raise GridMartError(f"licence {licence_id} is not one of yours: see `gridmart licences`")
+    product = client.product(held["product_id"])
+    mode = product.get("sharing_mode")
+    if mode == "compute-only":
+        if (algorithm is None) == (algorithm_product is None):
+            raise GridMartError(f"product {held['product_id']} is compute-only data: pass the algorithm to run on it, "
+                                "--algorithm BUNDLE or --algorithm-product ID")
+    elif mode == "remote-run":
+        if algorithm is not None or algorithm_product is not None:
+            raise GridMartError(f"product {held['product_id']} runs its own bundle: pass only --input or --input-cid")
+    else:
+        raise GridMartError(f"product {held['product_id']} is shared as {mode}, not run as a job: use `gridmart redeem`")
+    if input_cid is not None:
+        cid_to_bytes(input_cid)  # a malformed one is one line naming it
+
 
 def _follow(client: MarketClient, job: dict, quiet: bool = False) -> dict:
     """Poll the job until it ends, with a progress bar of its state and progress."""

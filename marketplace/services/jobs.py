@@ -142,8 +142,8 @@ def _own_content(ctx: Context, session: Session, holder: str, cid: str) -> Binar
     unencrypted upload."""
     try:
         cid_to_bytes(cid)
-    except ValueError:
-        raise BadRequest(f"input_cid {cid!r} is not a CID") from None
+    except ContentError as exc:
+        raise BadRequest(f"input_cid: {exc}") from None
     earlier = session.exec(select(ComputeJob).where(ComputeJob.holder == holder, ComputeJob.output_cid == cid,
                                                     ComputeJob.state == "done")).first()
     if earlier is not None:

@@ -189,7 +189,7 @@ def test_an_input_by_cid_is_one_of_the_holders_own_results_never_anothers_conten
         assert err.value.status == 404 and "none of your job results" in err.value.detail, who
     with pytest.raises(ApiError) as err:
         as_other.start_job(_run_link(as_other, theirs), input_cid="not-a-cid")
-    assert err.value.status == 400
+    assert err.value.status == 400 and "input_cid: invalid CID 'not-a-cid'" in err.value.detail
 
 
 def test_a_running_job_is_cancelled_and_a_failed_one_says_why(stack, operator, tmp_path):
@@ -352,6 +352,15 @@ def test_the_cli_runs_follows_and_fetches_a_job_then_the_auditor_checks_it(stack
         assert result.exit_code == code, result.output
         return result.output
 
+    def uses_left() -> int:
+        return next(lic["uses_left"] for lic in as_sub.licences() if int(lic["id"], 16) == int(licence, 16))
+
+    uses = uses_left()
+    for wrong, message in ((["--algorithm-product", "1"], "runs its own bundle"),
+                           (["--input-cid", "bafy-nope"], "invalid CID 'bafy-nope'")):
+        with pytest.raises(Exception, match=message):  # refused before a use is spent
+            cli.invoke(build_app(), ["job", "run", licence, *wrong, "-w", wallet], catch_exceptions=False)
+    assert uses_left() == uses
     out = gridmart("job", "run", licence, "--input", str(tmp_path / "in.txt"), "--out", str(tmp_path / "r.txt"),
                    "-w", wallet)
     assert "done: result saved to" in out and (tmp_path / "r.txt").read_text() == "HELLO GRID\n"
