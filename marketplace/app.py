@@ -9,6 +9,7 @@ import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -147,8 +148,9 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
             context.recorder = None
             usage.drain(context)  # anchor what is still waiting
 
-    app = FastAPI(title="GridMart", version="0.1.0", lifespan=lifespan,
-                  description="The power-grid big-data sharing marketplace, with on-chain provenance.")
+    # /docs and /redoc from assets the app serves itself: an intranet has no CDN
+    app = FastAPIOffline(title="GridMart", version="0.1.0", lifespan=lifespan, static_url="/docs-assets",
+                         description="The power-grid big-data sharing marketplace, with on-chain provenance.")
 
     async def _mapped_error(_: Request, exc: Exception) -> JSONResponse:
         return error_response(exc)
