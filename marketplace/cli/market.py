@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tarfile
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -155,10 +157,21 @@ def product(product_id: int, as_json: bool = JsonOpt) -> None:
     emit(p, as_json, "\n".join(lines))
 
 
-def buy(product_id: int, plan: str = typer.Option(..., "--plan"), wallet: str = WalletArg, password: str = PasswordOpt,
-        as_json: bool = JsonOpt) -> None:
+def buy(product_id: int, plan: str = typer.Option(..., "--plan"),
+        yes: bool = typer.Option(False, "--yes", "-y", help="buy even if you already hold a licence for it"),
+        wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Buy a plan with your points (signed by your wallet)."""
-    out = connect(wallet, password).buy(product_id, plan)
+    client = connect(wallet, password)
+    held = [lic for lic in client.licences() if lic["product_id"] == product_id and lic["active"]]
+    if held and not yes:
+        what = "; ".join(f"licence {lic['id']}" + (f" until {_when(lic['expires_at'])}" if lic["expires_at"] else "")
+                         + (f", {lic['uses_left']} use(s) left" if lic["uses_left"] else "") for lic in held)
+        question = f"you already hold product {product_id} ({what}); buying {plan} again adds to it. Buy?"
+        if not sys.stdin.isatty():
+            raise GridMartError(question.replace(". Buy?", ": pass --yes to buy anyway"))
+        if not typer.confirm(question):
+            raise typer.Exit(1)
+    out = client.buy(product_id, plan)
     emit(out, as_json, f"licence {out['licence_id']}: paid {out['price']} points "
                        f"({out['fee']} to the operator); balance {out['balance']}")
 
@@ -181,9 +194,13 @@ def points(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool =
 
 def redeem(licence_id: str, out: Path = typer.Option(None, help="download to this file"),
            input_file: Path = typer.Option(None, "--input", exists=True, help="remote-run: your data file"),
-           purpose: str = typer.Option("download"), wallet: str = WalletArg, password: str = PasswordOpt,
-           as_json: bool = JsonOpt) -> None:
+           purpose: str = typer.Option("download"),
+           force: bool = typer.Option(False, "--force", help="replace an existing --out file"),
+           wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Redeem a licence (signed voucher) and download, call or run the product."""
+    target = out or (Path("result.csv") if input_file is not None else None)
+    if target is not None and target.exists() and not force:  # before a password prompt or a spent use
+        raise GridMartError(f"{target} already exists: pass --force to replace it, or choose another --out")
     client = connect(wallet, password)
     delivery = client.redeem(client.sign_voucher(licence_id, purpose))
     if input_file is not None:
@@ -221,6 +238,10 @@ def certified_sha256(licence_id: str, delivery: dict) -> tuple[str, str]:
                     fg=typer.colors.YELLOW, err=True)
         return delivery["sha256"], "the marketplace's word (no chain access)"
     raise GridMartError(f"licence {licence_id}: its product has no approved certificate on chain; nothing to verify against")
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
 def income(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:

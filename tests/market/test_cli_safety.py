@@ -1,0 +1,47 @@
+"""#18 item 4: a CLI command loses nothing: `redeem --out` never replaces a file unasked, and
+buying a plan you already hold says what you hold and asks first (`--yes` to skip)."""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from typer.testing import CliRunner
+
+from ledger_node.wallets import create_wallet
+from marketplace.cli.main import build_app
+
+
+@pytest.fixture
+def gridmart(market, monkeypatch):
+    monkeypatch.setenv("GRIDMART_API_URL", market[0])
+    monkeypatch.setenv("GRIDMART_WALLET_PASSWORD", "pw-of-the-cli")
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(build_app(), list(args))
+
+    return run
+
+
+def test_redeem_never_replaces_a_file_unasked_and_a_second_purchase_asks(gridmart, unit, listed, tmp_path):
+    _, product = listed("Feeder loads", "data", "month", 20)
+    buyer, as_buyer = unit(("subscriber",), "Province Careful")
+    wallet = f"careful-{secrets.token_hex(4)}"
+    create_wallet(wallet, "pw-of-the-cli", buyer.key)
+    licence = as_buyer.buy(product["product_id"], "month")["licence_id"]
+    balance = as_buyer.points()["balance"]
+
+    again = gridmart("buy", str(product["product_id"]), "--plan", "month", "-w", wallet)
+    assert again.exit_code == 1 and "you already hold product" in str(again.exception) and "--yes" in str(again.exception)
+    assert as_buyer.points()["balance"] == balance  # nothing was charged
+    assert gridmart("buy", str(product["product_id"]), "--plan", "month", "--yes", "-w", wallet).exit_code == 0
+    assert as_buyer.points()["balance"] == balance - 20
+
+    mine = tmp_path / "mine.bin"
+    mine.write_bytes(b"my own work")
+    refused = gridmart("redeem", licence, "--out", str(mine), "-w", wallet)
+    assert refused.exit_code == 1 and "already exists: pass --force" in str(refused.exception)
+    assert mine.read_bytes() == b"my own work"
+    forced = gridmart("redeem", licence, "--out", str(mine), "--force", "-w", wallet)
+    assert forced.exit_code == 0, forced.output
+    assert mine.stat().st_size == 1000  # the product's bytes, checked against the certificate
