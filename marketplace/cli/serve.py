@@ -1,6 +1,7 @@
 """`gridmart serve` (the API) and `gridmart up` (devnet + compute node + deploy + serve, the main job)."""
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import signal
@@ -47,6 +48,7 @@ def up(port: int = typer.Option(8000)) -> None:
     """Start the devnet (unless GRIDMART_RPC_URL is set) and a compute node (unless
     GRIDMART_COMPUTE_NODES is set), deploy, and serve the marketplace."""
     started, node = None, None
+    lock = _one_instance(port)  # held until this process ends, however it ends
     # uvicorn re-raises SIGTERM after its shutdown; make it an exit so the devnet is stopped below
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if not ledger_settings().rpc_url:
@@ -78,6 +80,29 @@ def up(port: int = typer.Option(8000)) -> None:
             node.stop()
         if started is not None:
             started.stop()
+        lock.close()
+
+
+def _one_instance(port: int):
+    """Lock <GRIDMART_HOME>/up.lock: a second `gridmart up` on the same home would share its
+    devnet, database and compute node with the first; it refuses, naming the first, and
+    touches nothing."""
+    home = ledger_settings().home
+    home.mkdir(parents=True, exist_ok=True)
+    fh = open(home / "up.lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        first = fh.read().strip() or "another process"
+        fh.close()
+        raise ConfigError(f"GRIDMART_HOME {home} is in use by {first}: stop it first, or give this one its own "
+                          "GRIDMART_HOME") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"gridmart up (pid {os.getpid()}, http://127.0.0.1:{port})")
+    fh.flush()
+    return fh
 
 
 def _start_compute_node() -> ComputeNode:

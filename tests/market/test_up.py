@@ -68,7 +68,7 @@ def up(tmp_path):
             pytest.fail("gridmart up did not serve: " + (tmp_path / "up.log").read_text()[-2000:])
         time.sleep(0.5)
     try:
-        yield url, home, proc, tmp_path / "up.log"
+        yield url, home, proc, tmp_path / "up.log", env
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -79,7 +79,7 @@ def up(tmp_path):
 
 
 def test_gridmart_up_serves_jobs_on_its_own_compute_node_and_stops_everything(up, tmp_path):
-    url, home, proc, log = up
+    url, home, proc, log, env = up
     printed = log.read_text()
     assert "compute node ready at http://127.0.0.1:" in printed, printed
     nodes = _node_processes(home / "compute")
@@ -88,6 +88,11 @@ def test_gridmart_up_serves_jobs_on_its_own_compute_node_and_stops_everything(up
     assert not set(SECRETS) & {k.decode() for k in node_env}, node_env.keys()  # no password, secret or key there
     assert not [v for v in SECRETS.values() if v.encode() in b"".join(node_env.values())]
     assert {b"GRIDMART_COMPUTE_TOKEN", b"GRIDMART_HOME"} <= node_env.keys()
+
+    second = subprocess.run([sys.executable, "-m", "marketplace.cli.main", "up", "--port", str(free_port())],
+                            env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1 and f"is in use by gridmart up (pid {proc.pid}, {url})" in second.stderr, second.stderr
+    assert httpx.get(f"{url}/health").status_code == 200 and len(_node_processes(home / "compute")) == 1
 
     operator = Account.from_key(Account.decrypt(json.loads((home / "keystores" / "operator.json").read_text()),
                                                 PASSWORD))
