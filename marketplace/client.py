@@ -46,6 +46,7 @@ class MarketClient:
         self.account = account
         self.http = httpx.Client(base_url=self.base_url, transport=transport, timeout=timeout)
         self.token: str | None = None
+        self.token_expires = 0.0
         self._config: dict | None = None
 
     # -------------------------------------------------------------- plumbing
@@ -84,7 +85,8 @@ class MarketClient:
         challenge = self._request("POST", "/auth/nonce", json={"address": account.address})
         message = challenge["message"]
         signature = account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
-        self.token = self._request("POST", "/auth/login", json={"message": message, "signature": signature})["token"]
+        answer = self._request("POST", "/auth/login", json={"message": message, "signature": signature})
+        self.token, self.token_expires = answer["token"], time.time() + answer.get("expires_in", 0)
         return self.token
 
     # -------------------------------------------------------------- operator

@@ -109,7 +109,7 @@ def _job_proof(target: str, wallet: str | None) -> dict:
                             "or pass its proof file from `gridmart job proof`")
     from .market import connect
 
-    return connect(wallet, None).job_proof(int(target))
+    return connect(wallet, None, read_only=True).job_proof(int(target))
 
 
 def _read_bundle(bundle: Path) -> dict:

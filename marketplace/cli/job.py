@@ -65,7 +65,7 @@ def run(licence_id: str = typer.Argument(..., help="your licence id (0x…)"),
 @app.command("list")
 def list_jobs(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Your jobs, and requests to run on your compute-only data."""
-    rows = connect(wallet, password).jobs()
+    rows = connect(wallet, password, read_only=True).jobs()
     lines = [f"{j['id']:>5}  {j['state']:<18} {j['progress']:>4.0%}  product {j['product_id']:<4} "
              f"{_when(j['created_at'])}" + (f"  {j['error'].splitlines()[0]}" if j.get("error") else "")
              for j in rows]
@@ -75,7 +75,7 @@ def list_jobs(wallet: str = WalletArg, password: str = PasswordOpt, as_json: boo
 @app.command()
 def status(job_id: int, wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """One job: state, progress, environment, output, error."""
-    job = connect(wallet, password).job(job_id)
+    job = connect(wallet, password, read_only=True).job(job_id)
     emit(job, as_json, _describe(job))
 
 
@@ -83,7 +83,7 @@ def status(job_id: int, wallet: str = WalletArg, password: str = PasswordOpt, as
 def logs(job_id: int, follow: bool = typer.Option(False, "--follow", "-f", help="keep printing until the job ends"),
          wallet: str = WalletArg, password: str = PasswordOpt) -> None:
     """The job's log (what its entry point printed)."""
-    client = connect(wallet, password)
+    client = connect(wallet, password, read_only=True)
     offset = 0
     while True:
         text, offset = client.job_logs(job_id, offset)
@@ -122,7 +122,7 @@ def result(job_id: int, out: Path = OutOpt, wallet: str = WalletArg, password: s
            as_json: bool = JsonOpt) -> None:
     """Save a finished job's output, checked against its recorded sha-256."""
     _free(out)
-    client = connect(wallet, password)
+    client = connect(wallet, password, read_only=True)
     _finish(client, client.job(job_id), out, as_json)
 
 
@@ -131,7 +131,7 @@ def proof(job_id: int, out: Path = typer.Option(..., "--out", "-o", help="write 
           wallet: str = WalletArg, password: str = PasswordOpt) -> None:
     """The job's anchored record and Merkle proof, for `gridmart audit job`."""
     _free(out)
-    out.write_text(json.dumps(connect(wallet, password).job_proof(job_id), indent=2))
+    out.write_text(json.dumps(connect(wallet, password, read_only=True).job_proof(job_id), indent=2))
     typer.echo(f"wrote {out}; verify it with `gridmart audit job {out}`")
 
 

@@ -14,8 +14,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from ledger_node.compute.bundle import MANIFEST
 from ledger_node.content.ingest import ingest
 from ledger_node.errors import GridMartError
-from marketplace.client import MarketClient
+from marketplace.client import ApiError, MarketClient
 
+from . import sessions
 from ._common import JsonOpt, PasswordOpt, emit, signer
 from .bundle import manifest_of
 
@@ -26,10 +27,23 @@ def api_url() -> str:
     return os.environ.get("GRIDMART_API_URL", "http://127.0.0.1:8000")
 
 
-def connect(wallet: str | None, password: str | None) -> MarketClient:
+def connect(wallet: str | None, password: str | None, read_only: bool = False) -> MarketClient:
+    """A client signed in as `wallet`. `read_only` commands reuse the session `gridmart login`
+    (or any signed-in command) left, so they ask for no password while it lasts."""
+    if wallet and read_only and (token := sessions.load(api_url(), wallet)):
+        client = MarketClient(api_url())
+        client.token = token
+        try:
+            client._request("GET", "/auth/me")
+            return client
+        except ApiError as exc:
+            if exc.status != 401:
+                raise
+            sessions.drop(api_url(), wallet)  # the server forgot it (restarted with a new key): sign in again
     client = MarketClient(api_url(), signer(wallet, password) if wallet else None)
     if wallet:
         client.login()
+        sessions.save(api_url(), wallet, client.token, client.token_expires)
     return client
 
 
@@ -41,7 +55,7 @@ def _bar(total: int, label: str) -> Progress:
 
 
 def login(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
-    """Sign in with your wallet (SIWE) to check your access."""
+    """Sign in with your wallet (SIWE); read-only commands then need no password while the session lasts."""
     client = connect(wallet, password)
     me = client._request("GET", "/auth/me")
     emit(me, as_json, f"signed in as {me['address']}{' (operator)' if me['is_operator'] else ''}")
@@ -178,7 +192,7 @@ def buy(product_id: int, plan: str = typer.Option(..., "--plan"),
 
 def licences(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Your licences."""
-    items = connect(wallet, password).licences()
+    items = connect(wallet, password, read_only=True).licences()
     emit(items, as_json, "\n".join(f"{lic['id']}  product {lic['product_id']}  uses {lic['uses_left']}  "
                                    f"expires {lic['expires_at'] or '-'}  {'active' if lic['active'] else 'ended'}"
                                    for lic in items) or "no licences")
@@ -186,7 +200,7 @@ def licences(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool
 
 def points(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Your points balance and history."""
-    data = connect(wallet, password).points()
+    data = connect(wallet, password, read_only=True).points()
     lines = [f"balance: {data['balance']}"] + [f"  block {h['block']:>6}  {h['delta']:+5d}  {h['tx_hash']}"
                                                for h in data["history"]]
     emit(data, as_json, "\n".join(lines))
@@ -246,7 +260,7 @@ def _when(ts: int) -> str:
 
 def income(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Operator: fee income."""
-    data = connect(wallet, password)._request("GET", "/operator/income")
+    data = connect(wallet, password, read_only=True)._request("GET", "/operator/income")
     emit(data, as_json, f"fee income {data['fee_income']} points over {data['sales']} sales; "
                         f"price bounds {data['price_bounds']}")
 

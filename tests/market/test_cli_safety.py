@@ -2,11 +2,13 @@
 buying a plan you already hold says what you hold and asks first (`--yes` to skip)."""
 from __future__ import annotations
 
+import json
 import secrets
 
 import pytest
 from typer.testing import CliRunner
 
+from ledger_node.config import get_settings
 from ledger_node.wallets import create_wallet
 from marketplace.cli.main import build_app
 
@@ -45,3 +47,22 @@ def test_redeem_never_replaces_a_file_unasked_and_a_second_purchase_asks(gridmar
     forced = gridmart("redeem", licence, "--out", str(mine), "--force", "-w", wallet)
     assert forced.exit_code == 0, forced.output
     assert mine.stat().st_size == 1000  # the product's bytes, checked against the certificate
+
+
+def test_after_login_read_only_commands_need_no_password_until_the_session_ends(gridmart, unit, monkeypatch, tmp_path):
+    member, _ = unit(("subscriber",), "Province Signed In")
+    wallet = f"session-{secrets.token_hex(4)}"
+    create_wallet(wallet, "pw-of-the-cli", member.key)
+    assert gridmart("login", "-w", wallet).exit_code == 0
+    monkeypatch.delenv("GRIDMART_WALLET_PASSWORD")  # from here on a password prompt would read nothing and fail
+    points = gridmart("points", "-w", wallet)
+    assert points.exit_code == 0 and "balance: 500" in points.output and "password" not in points.output
+    assert gridmart("licences", "-w", wallet).exit_code == 0 and gridmart("job", "list", "-w", wallet).exit_code == 0
+    assert gridmart("buy", "1", "--plan", "month", "-w", wallet).exit_code != 0  # signing still opens the wallet
+    # a session the server no longer knows (e.g. restarted with a new key) is dropped: sign in again
+    sessions = json.loads((get_settings().home / "sessions.json").read_text())
+    for entry in sessions.values():
+        entry["token"] = "forged." + entry["token"]
+    (get_settings().home / "sessions.json").write_text(json.dumps(sessions))
+    stale = gridmart("points", "-w", wallet)
+    assert stale.exit_code != 0 and "password for wallet" in stale.output

@@ -89,7 +89,8 @@ def test_cli_checks_the_download_against_the_chain(market, devnet, two_products,
 
     def redeem() -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "marketplace.cli.main", "redeem", two_products["order"]["licence_id"],
-                               "--out", str(out), "-w", "sub"], env=env, capture_output=True, text=True, timeout=180)
+                               "--out", str(out), "--force", "-w", "sub"], env=env, capture_output=True, text=True,
+                              timeout=180)
 
     ok = redeem()
     assert ok.returncode == 0, ok.stderr
