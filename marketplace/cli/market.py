@@ -47,7 +47,7 @@ def connect(wallet: str | None, password: str | None, read_only: bool = False) -
     return client
 
 
-def _bar(total: int, label: str) -> Progress:
+def _bar(total: int | None, label: str) -> Progress:
     progress = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                         TransferSpeedColumn(), transient=True)
     progress.add_task(label, total=total)
@@ -193,9 +193,11 @@ def buy(product_id: int, plan: str = typer.Option(..., "--plan"),
 def licences(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Your licences."""
     items = connect(wallet, password, read_only=True).licences()
-    emit(items, as_json, "\n".join(f"{lic['id']}  product {lic['product_id']}  uses {lic['uses_left']}  "
-                                   f"expires {lic['expires_at'] or '-'}  {'active' if lic['active'] else 'ended'}"
-                                   for lic in items) or "no licences")
+    emit(items, as_json, "\n".join(f"{lic['id']}  product {lic['product_id']}  "
+                                   + (f"until {_when(lic['expires_at'])}" if lic["expires_at"] else "")
+                                   + ("  " if lic["expires_at"] and lic["uses_left"] else "")
+                                   + (f"{lic['uses_left']} use(s) left" if lic["uses_left"] else "")
+                                   + f"  {'active' if lic['active'] else 'ended'}" for lic in items) or "no licences")
 
 
 def points(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
@@ -227,7 +229,7 @@ def redeem(licence_id: str, out: Path = typer.Option(None, help="download to thi
         emit(delivery, as_json, f"delivery link (valid {delivery['expires_in']} s): {api_url()}{delivery['url']}")
         return
     expected, source = certified_sha256(licence_id, delivery)
-    with _bar(0, "downloading") as bar:
+    with _bar(delivery.get("size"), "downloading") as bar:
         client.download(delivery, out, progress=lambda n: bar.advance(bar.task_ids[0], n), expected_sha256=expected)
     emit({**delivery, "file": str(out), "sha256_source": source}, as_json,
          f"saved {out} (sha-256 {expected} verified against {source})")

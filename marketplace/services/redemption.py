@@ -344,7 +344,8 @@ def delivery_for(ctx: Context, session: Session | None, product_id: int, holder:
                          holder=holder, redemption=redemption_id, mode=what["mode"])
     out: dict[str, Any] = {"product_id": product_id, "certificate_id": what["certificate_id"], "mode": what["mode"],
                            "cid": what["cid"], "sha256": what["sha256"], "url": f"/delivery/{token}",
-                           "expires_in": ctx.settings.signed_url_ttl_seconds, "encrypted": what["envelope"] is not None}
+                           "expires_in": ctx.settings.signed_url_ttl_seconds, "encrypted": what["envelope"] is not None,
+                           "size": what.get("size")}
     if what["envelope"] is not None and what["mode"] != "remote-run":  # an application's bundle stays here
         content_key = unwrap_key(bytes.fromhex(what["envelope"]), ctx.operator.key)
         with _session(ctx, session) as s:
@@ -399,11 +400,13 @@ def _deliverable_from_chain(ctx: Context, session: Session | None, product_id: i
                               "the operator must repair the index (gridmart audit consistency)")
         upload = s.get(Upload, cert.cid)
         envelope = upload.key_envelope if upload and upload.encrypted else None
+        size = upload.size if upload else None
     if envelope is not None:
         _check_envelope(ctx, cert.id, cert.cid, envelope)
     meta = json.loads(row.metadata_json)
     mode = shelf.shown_fields(meta)["sharing_mode"]
     return {"certificate_id": cert.id, "cid": cert.cid, "sha256": cert.sha256, "mode": mode, "envelope": envelope,
+            "size": size,
             # a remote-run product that names no built-in runner is a bundle: its jobs run on a compute node
             "bundle": mode == "remote-run" and not meta.get("runner"), "compute": meta.get("compute")}
 

@@ -39,6 +39,9 @@ def test_redeem_never_replaces_a_file_unasked_and_a_second_purchase_asks(gridmar
     assert gridmart("buy", str(product["product_id"]), "--plan", "month", "--yes", "-w", wallet).exit_code == 0
     assert as_buyer.points()["balance"] == balance - 20
 
+    shown = gridmart("licences", "-w", wallet).output  # a time plan: its end as a date, no "uses 0"
+    assert f"product {product['product_id']}  until 20" in shown and "use(s)" not in shown and "uses 0" not in shown
+
     mine = tmp_path / "mine.bin"
     mine.write_bytes(b"my own work")
     refused = gridmart("redeem", licence, "--out", str(mine), "-w", wallet)
