@@ -18,6 +18,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhaust
 from ledger_node.chain import revert_from
 from ledger_node.contracts import PlanKind
 
+from . import catalogue as shelf
 from .auth import Principal
 from .context import Context
 from .errors import BadRequest, Conflict, Forbidden, NotFound
@@ -62,6 +63,8 @@ def prepare(ctx: Context, principal: Principal, action: str, args: list[Any]) ->
     try:  # a dry run surfaces the contract's refusal before anything is signed
         fn.call({"from": principal.address})
     except (ContractCustomError, ContractLogicError) as exc:
+        if action in ("purchase", "set_plan") and shelf.chain_view(ctx).status(args[0]) is None:
+            raise NotFound(f"there is no product {args[0]}: find one with `gridmart catalogue`") from None
         raise to_http(revert_from(exc)) from None
     fee = ctx.chain.sender.gas_price
     return {

@@ -44,3 +44,10 @@ def test_a_price_outside_the_bounds_names_them(listed):
     with pytest.raises(ApiError) as err:
         as_pub.set_plan(product["product_id"], "week", 300)
     assert err.value.status == 400 and "300" in err.value.detail and "10-50" in err.value.detail
+
+
+def test_buying_a_product_that_does_not_exist_says_so(unit):
+    _, as_sub = unit(("subscriber",), "sub")
+    with pytest.raises(ApiError) as err:
+        as_sub.buy(99_999, "month")
+    assert err.value.status == 404 and "there is no product 99999" in err.value.detail
