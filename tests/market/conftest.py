@@ -5,6 +5,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -40,19 +43,33 @@ def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     return server, thread
 
 
+@contextmanager
+def running_market(gm, operator, ipfs, folder: Path, compute_node=None,
+                   **settings: Any) -> Iterator[tuple[str, Context]]:
+    """(base URL, context) of a marketplace served from `folder` on the session chain and IPFS
+    daemon; with `compute_node`, its `default` node (jobs followed every 0.3 s)."""
+    port = free_port()
+    if compute_node is not None:
+        settings = {"compute_nodes": f"default={compute_node.url}", "compute_token": compute_node.token,
+                    "compute_spool": str(folder / "spool"), "jobs_interval_seconds": 0.3, **settings}
+    config = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", fl_spool=str(folder / "fl-spool"),
+                                 domain=f"127.0.0.1:{port}", session_secret="test-secret",
+                                 anchor_interval_seconds=0.5, max_upload_mb=5, **settings)
+    ctx = Context(settings=config, engine=make_engine(config.resolved_database_url()), operator=operator,
+                  chain=gm, store=RpcStore(ipfs.api()), secret=b"test-secret")
+    server, thread = serve(create_app(config, ctx), port)
+    try:
+        yield f"http://127.0.0.1:{port}", ctx
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def market(gm, operator, ipfs, tmp_path_factory) -> Iterator[tuple[str, Context]]:
     """(base URL, service context) of a running marketplace."""
-    port = free_port()
-    folder = tmp_path_factory.mktemp("market")
-    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", fl_spool=str(folder / "fl-spool"), domain=f"127.0.0.1:{port}",
-                                   session_secret="test-secret", anchor_interval_seconds=0.5, max_upload_mb=5)
-    ctx = Context(settings=settings, engine=make_engine(settings.resolved_database_url()), operator=operator,
-                  chain=gm, store=RpcStore(ipfs.api()), secret=b"test-secret")
-    server, thread = serve(create_app(settings, ctx), port)
-    yield f"http://127.0.0.1:{port}", ctx
-    server.should_exit = True
-    thread.join(timeout=30)
+    with running_market(gm, operator, ipfs, tmp_path_factory.mktemp("market")) as running:
+        yield running
 
 
 @pytest.fixture

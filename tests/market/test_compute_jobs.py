@@ -21,18 +21,13 @@ from typer.testing import CliRunner
 from ledger_node.audit import Ledger, audit_job
 from ledger_node.compute import datasets
 from ledger_node.compute.process import ComputeNode
-from ledger_node.content.ipfs_rpc import RpcStore
 from ledger_node.devnet import free_port
 from ledger_node.wallets import create_wallet
-from marketplace.app import create_app
 from marketplace.cli.main import build_app
 from marketplace.client import ApiError, MarketClient
-from marketplace.db import make_engine
-from marketplace.services.context import Context
-from marketplace.settings import MarketplaceSettings
 from tests.compute.conftest import make_bundle
 
-from .conftest import serve
+from .conftest import running_market
 
 FINISHED = ("done", "failed", "cancelled", "rejected")
 
@@ -67,20 +62,10 @@ def stack(gm, operator, ipfs, tmp_path_factory):
     """(base URL, context, compute node) of a marketplace whose `default` node is real."""
     folder = tmp_path_factory.mktemp("compute-market")
     node = ComputeNode(port=free_port(), home=folder / "node", token=secrets.token_hex(16), workers=2).start()
-    port = free_port()
-    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", fl_spool=str(folder / "fl-spool"),
-                                   domain=f"127.0.0.1:{port}", session_secret="test-secret",
-                                   anchor_interval_seconds=0.5, max_upload_mb=5, jobs_interval_seconds=0.3,
-                                   compute_nodes=f"default={node.url}", compute_token=node.token,
-                                   compute_spool=str(folder / "spool"))
-    ctx = Context(settings=settings, engine=make_engine(settings.resolved_database_url()), operator=operator,
-                  chain=gm, store=RpcStore(ipfs.api()), secret=b"test-secret")
-    server, thread = serve(create_app(settings, ctx), port)
     try:
-        yield f"http://127.0.0.1:{port}", ctx, node
+        with running_market(gm, operator, ipfs, folder, compute_node=node) as (url, ctx):
+            yield url, ctx, node
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         node.stop()
 
 

@@ -17,15 +17,11 @@ from playwright.sync_api import Page, expect
 
 from ledger_node.compute import datasets
 from ledger_node.compute.process import ComputeNode
-from ledger_node.content.ipfs_rpc import RpcStore
 from ledger_node.devnet import free_port
-from marketplace.app import create_app
 from marketplace.client import MarketClient
-from marketplace.db import make_engine
 from marketplace.services.context import Context
-from marketplace.settings import MarketplaceSettings
 from tests.compute.conftest import make_bundle
-from tests.market.conftest import serve
+from tests.market.conftest import running_market
 
 from .pages import message, sign_in
 from .test_remote_run import buy_and_redeem_to_run, listed
@@ -61,19 +57,9 @@ def compute_node(tmp_path_factory) -> Iterator[ComputeNode]:
 @pytest.fixture(scope="module")
 def site(gm, operator, ipfs, compute_node, tmp_path_factory) -> Iterator[tuple[str, Context]]:
     """This module's marketplace (it replaces conftest's `site` here): the web pages, and jobs on `compute_node`."""
-    port = free_port()
-    folder = tmp_path_factory.mktemp("web-jobs")
-    settings = MarketplaceSettings(database_url=f"sqlite:///{folder / 'market.db'}", fl_spool=str(folder / "fl-spool"),
-                                   domain=f"127.0.0.1:{port}", session_secret="test-secret",
-                                   anchor_interval_seconds=0.5, max_upload_mb=5,
-                                   compute_nodes=f"default={compute_node.url}", compute_token=compute_node.token,
-                                   compute_spool=str(folder / "spool"), jobs_interval_seconds=0.5)
-    ctx = Context(settings=settings, engine=make_engine(settings.resolved_database_url()), operator=operator,
-                  chain=gm, store=RpcStore(ipfs.api()), secret=b"test-secret")
-    server, thread = serve(create_app(settings, ctx), port)
-    yield f"http://127.0.0.1:{port}", ctx
-    server.should_exit = True
-    thread.join(timeout=30)
+    with running_market(gm, operator, ipfs, tmp_path_factory.mktemp("web-jobs"), compute_node=compute_node,
+                        jobs_interval_seconds=0.5) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
