@@ -20,9 +20,11 @@ bundle's entry point, which records time.time() and writes it to GRIDMART_OUTPUT
   requirements shares).
 * overhead_pct_10s_job (and _outside_loop): a bundle whose entry point runs a fixed pure-Python loop
   (calibrated here to ~--burn seconds; it times itself and prints it) through the node
-  (submit → the node's finished_at) against the same file run directly by the same
-  interpreter (`python -E -s main.py`, start → exit): (node − direct) / direct × 100, on
-  each of --repeat interleaved pairs, then their median. Also shown: each side's time outside the
+  (submit → the node's finished_at) against the same file run directly by the interpreter of
+  the environment the node built for it (`<env>/bin/python -E -s main.py`, start → exit; not
+  this project's venv: the same interpreter with other site-packages runs the loop ~5 %
+  faster or slower from memory layout alone): (node − direct) / direct × 100, on each of
+  --repeat pairs (their order alternating), then their median. Also shown: each side's time outside the
   loop (wall − the loop's own time), which separates the node's fixed cost from the loop
   simply running slower or faster in the sandbox (this machine drifts by ~10 %).
 * jobs_per_min_small: --jobs tiny jobs submitted back to back, first submit → last
@@ -62,7 +64,7 @@ import numpy  # noqa: E402
 from eth_account import Account  # noqa: E402
 
 from ledger_node.chain import connect  # noqa: E402
-from ledger_node.compute import bundle, sandbox  # noqa: E402
+from ledger_node.compute import bundle, envs, sandbox  # noqa: E402
 from ledger_node.compute.process import ComputeNode  # noqa: E402
 from ledger_node.deploy import deploy  # noqa: E402
 from ledger_node.devnet import Devnet, free_port  # noqa: E402
@@ -234,37 +236,55 @@ def calibrate(seconds: float) -> int:
         n *= 4
 
 
-def overhead(client: Client, seconds: float, repeat: int) -> dict:
-    """`repeat` pairs, direct then node, interleaved (this machine's speed drifts by ~10 %
-    from minute to minute); the figure is the median of the pairs' overheads."""
+def overhead(client: Client, node: ComputeNode, seconds: float, repeat: int) -> dict:
+    """`repeat` pairs of the same loop directly and through the node, the pair's order
+    alternating (this machine's speed drifts by ~10 % from minute to minute); the figure is
+    the median of the pairs' overheads. "Directly" is the same file run by the interpreter of
+    the environment the node built for this bundle (its venv, found by the job's env_hash):
+    the same interpreter in a different venv (this project's, with its site-packages) runs
+    this loop ~5 % faster or slower for reasons of memory layout alone, which is not the
+    node's cost."""
     iterations = calibrate(seconds)
     payload = json.dumps({"iterations": iterations}).encode()
     folder = folder_of(BURN)
     archive = bundle.pack(folder)
     (HOME / "burn.json").write_bytes(payload)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": "1"}
-    direct, node, direct_burn, node_burn, direct_cpu, node_cpu, logs = [], [], [], [], [], [], []
-    for i in range(repeat):
-        say(f"burn {i + 1}/{repeat}: {iterations:,} iterations (~{seconds:g} s) directly, then through the node")
+    say("overhead: one short run through the node to find its environment for the bundle")
+    _, job, _ = client.run(archive, json.dumps({"iterations": 1000}).encode())
+    python = envs.path(node.home, job["env_hash"]) / "bin" / "python"
+    direct, node_, direct_burn, node_burn, direct_cpu, node_cpu, logs = [], [], [], [], [], [], []
+
+    def run_direct() -> None:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-E", "-s", "main.py", str(HOME / "burn.json"), str(HOME / "burn-out.json")],
+        subprocess.run([str(python), "-E", "-s", "main.py", str(HOME / "burn.json"), str(HOME / "burn-out.json")],
                        cwd=folder, env=env, check=True, stdout=subprocess.DEVNULL)
         direct.append(time.perf_counter() - t0)
         inside = json.loads((HOME / "burn-out.json").read_text())
         direct_burn.append(inside["burn_wall_s"])
         direct_cpu.append(inside["burn_cpu_s"])
+
+    def run_node() -> None:
         t0, job, out = client.run(archive, payload, poll=0.5)  # finished_at is the node's: no need to poll fast
-        node.append(stamp(job["finished_at"]) - t0)
+        node_.append(stamp(job["finished_at"]) - t0)
         node_burn.append(out["burn_wall_s"])
         node_cpu.append(out["burn_cpu_s"])
         logs.append(client.logs(job["id"]).strip().splitlines()[-1])
+
+    for i in range(repeat):
+        first, second = (run_direct, run_node) if i % 2 == 0 else (run_node, run_direct)
+        say(f"burn {i + 1}/{repeat}: {iterations:,} iterations (~{seconds:g} s) "
+            f"{'directly, then through the node' if i % 2 == 0 else 'through the node, then directly'}")
+        first()
+        second()
         say(f"  direct {direct[-1]:.2f} s (burn {direct_burn[-1]:.2f} s wall, {direct_cpu[-1]:.2f} s cpu), "
-            f"node {node[-1]:.2f} s ({logs[-1]})")
-    d, n = statistics.median(direct), statistics.median(node)
-    pairs = [(b - a) / a * 100 for a, b in zip(direct, node)]
-    outside_node = statistics.median(a - b for a, b in zip(node, node_burn))
+            f"node {node_[-1]:.2f} s ({logs[-1]})")
+    d, n = statistics.median(direct), statistics.median(node_)
+    pairs = [(b - a) / a * 100 for a, b in zip(direct, node_)]
+    outside_node = statistics.median(a - b for a, b in zip(node_, node_burn))
     outside_direct = statistics.median(a - b for a, b in zip(direct, direct_burn))
-    return {"iterations": iterations, "repeat": repeat, "direct_wall_all_s": direct, "node_wall_all_s": node,
+    return {"iterations": iterations, "repeat": repeat, "direct_python": str(python),
+            "direct_wall_all_s": direct, "node_wall_all_s": node_,
             "direct_burn_wall_all_s": direct_burn, "node_burn_wall_all_s": node_burn, "node_log_last_lines": logs,
             "direct_wall_s": d, "node_wall_s": n, "direct_burn_wall_s": statistics.median(direct_burn),
             "node_burn_wall_s": statistics.median(node_burn),
@@ -426,7 +446,7 @@ def main() -> None:
         client = Client(node)
         figures["starts"] = job_starts(client, starts)
         figures["env"] = env_builds(client)
-        figures["overhead"] = overhead(client, burn, repeat)
+        figures["overhead"] = overhead(client, node, burn, repeat)
         figures["throughput"] = throughput(client, jobs)
         net, server, url = marketplace(products)
         figures["catalogue"] = catalogue(client, url, seconds)
