@@ -1,12 +1,15 @@
 # GridMart: two commands on a fresh machine.
 #   make up    install what is missing, start the devnet, deploy, serve the marketplace
+#              (make up PORT=8080 CHAIN_PORT=8546 for other ports)
 #   make test  install what is missing and run the whole suite against real parts
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+PORT ?= 8000
+CHAIN_PORT ?= $(or $(GRIDMART_DEVNET_PORT),8545)
 
-.PHONY: up test deps down bench clean
+.PHONY: up test deps test-deps down bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,22 +23,29 @@ node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund
 	@touch $@
 
-.system-deps: scripts/install_system_deps.sh
-	scripts/install_system_deps.sh
+.system-deps-run: scripts/install_system_deps.sh
+	scripts/install_system_deps.sh run
 	@touch $@
 
-deps: $(VENV)/.installed node_modules/.installed .system-deps
+.system-deps-test: scripts/install_system_deps.sh
+	scripts/install_system_deps.sh test
+	@touch $@
+
+# what `make up` needs; the tests and benches also need Chromium, PostgreSQL and wrk
+deps: .system-deps-run $(VENV)/.installed node_modules/.installed
+
+test-deps: deps .system-deps-test
 
 up: deps
-	$(BIN)/gridmart up
+	GRIDMART_DEVNET_PORT=$(CHAIN_PORT) $(BIN)/gridmart up --port $(PORT)
 
 down:
 	-$(BIN)/gridmart chain down
 
-test: deps
+test: test-deps
 	$(BIN)/pytest
 
-bench: deps
+bench: test-deps
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -208,16 +208,22 @@ def points(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool =
     emit(data, as_json, "\n".join(lines))
 
 
-def redeem(licence_id: str, out: Path = typer.Option(None, help="download to this file"),
+def redeem(licence_id: str = typer.Argument(None, help="the licence (0x…), or give --product"),
+           product: int = typer.Option(None, "--product", help="redeem your licence for this product"),
+           out: Path = typer.Option(None, help="download to this file"),
            input_file: Path = typer.Option(None, "--input", exists=True, help="remote-run: your data file"),
            purpose: str = typer.Option("download"),
            force: bool = typer.Option(False, "--force", help="replace an existing --out file"),
            wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Redeem a licence (signed voucher) and download, call or run the product."""
+    if (licence_id is None) == (product is None):
+        raise GridMartError("name the licence (`gridmart licences` lists yours) or pass --product N, not both")
     target = out or (Path("result.csv") if input_file is not None else None)
     if target is not None and target.exists() and not force:  # before a password prompt or a spent use
         raise GridMartError(f"{target} already exists: pass --force to replace it, or choose another --out")
     client = connect(wallet, password)
+    if product is not None:
+        licence_id = _licence_for(client.licences(), product)
     delivery = client.redeem(client.sign_voucher(licence_id, purpose))
     if input_file is not None:
         result = client.run(delivery, input_file)
@@ -233,6 +239,18 @@ def redeem(licence_id: str, out: Path = typer.Option(None, help="download to thi
         client.download(delivery, out, progress=lambda n: bar.advance(bar.task_ids[0], n), expected_sha256=expected)
     emit({**delivery, "file": str(out), "sha256_source": source}, as_json,
          f"saved {out} (sha-256 {expected} verified against {source})")
+
+
+def _licence_for(held: list[dict], product: int) -> str:
+    """The one active licence this member holds for `product`."""
+    active = [lic["id"] for lic in held if lic["product_id"] == product and lic["active"]]
+    if not active:
+        raise GridMartError(f"you hold no active licence for product {product}: buy one with "
+                            f"`gridmart buy {product} --plan …`")
+    if len(active) > 1:
+        raise GridMartError(f"you hold {len(active)} licences for product {product} ({', '.join(active)}): "
+                            "name the one to redeem")
+    return active[0]
 
 
 def certified_sha256(licence_id: str, delivery: dict) -> tuple[str, str]:

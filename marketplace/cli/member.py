@@ -12,6 +12,7 @@ from web3 import Web3
 
 from ledger_node.contracts import Role, connect_gridmart
 from ledger_node.errors import GridMartError
+from ledger_node.wallets import list_wallets
 
 from ._common import JsonOpt, PasswordOpt, WalletOpt, emit
 from .market import connect
@@ -20,9 +21,14 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _address(value: str) -> str:
-    if not Web3.is_address(value):
-        raise GridMartError(f"{value!r} is not an Ethereum address (expected 0x followed by 40 hex digits)")
-    return Web3.to_checksum_address(value)
+    """An address, or the name of a wallet in this home (its address: no password needed)."""
+    if Web3.is_address(value):
+        return Web3.to_checksum_address(value)
+    named = {w.name: w.address for w in list_wallets()}
+    if value in named:
+        return named[value]
+    raise GridMartError(f"{value!r} is neither an Ethereum address (0x followed by 40 hex digits) nor a wallet "
+                        "of this home (`gridmart wallet list`)")
 
 
 def _roles(value: str) -> Role:
@@ -39,15 +45,17 @@ def _roles(value: str) -> Role:
 
 @app.command()
 def admit(
-    address: str, name: str = typer.Option(..., help="the unit's name"),
+    address: str = typer.Argument(..., help="the unit's address, or the name of its wallet in this home"),
+    name: str = typer.Option(..., help="the unit's name"),
     identity: Path = typer.Option(..., exists=True, dir_okay=False, help="identity document (its sha-256 goes on chain)"),
     roles: str = typer.Option("publisher,subscriber", help="comma-separated: publisher, subscriber, auditor"),
     wallet: str = WalletOpt, password: str = PasswordOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Admit a member unit (grants 500 points)."""
     _roles(roles)  # validate before signing in
+    member = _address(address)
     client = connect(wallet, password)
-    out = client.admit(_address(address), name, identity.read_bytes(), [r.strip() for r in roles.split(",") if r.strip()])
+    out = client.admit(member, name, identity.read_bytes(), [r.strip() for r in roles.split(",") if r.strip()])
     emit({**out, "identity_sha256": hashlib.sha256(identity.read_bytes()).hexdigest()}, as_json,
          f"admitted {name} ({out['address']}) with {out['points']} points")
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import shlex
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import typer
 
@@ -74,6 +76,7 @@ def up(port: int = typer.Option(8000)) -> None:
         book, reused = deploy(w3, load_wallet(name, password))
         typer.echo(f"contracts {'reused' if reused else 'deployed'} on chain {book.chain_id}")
         typer.echo(f"marketplace: http://127.0.0.1:{port}  (API docs: http://127.0.0.1:{port}/docs)")
+        typer.echo(_cli_hint(port))
         serve(host="127.0.0.1", port=port, log_level="info")
     finally:
         if node is not None:
@@ -81,6 +84,25 @@ def up(port: int = typer.Option(8000)) -> None:
         if started is not None:
             started.stop()
         lock.close()
+
+
+def _cli_hint(port: int) -> str:
+    """How to reach this instance with the CLI from another terminal: `gridmart` is in the venv,
+    and whatever this one was configured with by the environment the CLI needs too."""
+    exports = {name: os.environ[name] for name, default in _SHARED_WITH_CLI.items()
+               if os.environ.get(name) not in (None, "", default)}
+    if port != 8000:
+        exports["GRIDMART_API_URL"] = f"http://127.0.0.1:{port}"
+    lines = ["the CLI, from another terminal:", f"  source {shlex.quote(str(Path(sys.executable).parent / 'activate'))}"]
+    if exports:
+        lines.append("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in exports.items()))
+    lines.append("  gridmart --help    (the README's first session starts with `gridmart wallet new`)")
+    return "\n".join(lines)
+
+
+#: what `gridmart up` and the CLI must agree on
+_SHARED_WITH_CLI = {"GRIDMART_HOME": None, "GRIDMART_DEPLOYMENTS_DIR": None, "GRIDMART_DEVNET_PORT": "8545",
+                    "GRIDMART_RPC_URL": None, "GRIDMART_IPFS_API": None}
 
 
 def _one_instance(port: int):

@@ -69,3 +69,24 @@ def test_after_login_read_only_commands_need_no_password_until_the_session_ends(
     (get_settings().home / "sessions.json").write_text(json.dumps(sessions))
     stale = gridmart("points", "-w", wallet)
     assert stale.exit_code != 0 and "password for wallet" in stale.output
+
+
+def test_redeem_by_product_and_admit_by_wallet_name_say_what_to_fix(gridmart, unit, listed, monkeypatch):
+    _, product = listed("Substation sketches", "data", "week", 10)
+    buyer, as_buyer = unit(("subscriber",), "Province By Product")
+    wallet = f"byproduct-{secrets.token_hex(4)}"
+    create_wallet(wallet, "pw-of-the-cli", buyer.key)
+    pid = str(product["product_id"])
+    neither = gridmart("redeem", "-w", wallet)
+    assert neither.exit_code == 1 and "or pass --product N" in str(neither.exception)
+    none_held = gridmart("redeem", "--product", pid, "-w", wallet)
+    assert none_held.exit_code == 1 and f"no active licence for product {pid}: buy one with `gridmart buy {pid}" \
+        in str(none_held.exception)
+    as_buyer.buy(product["product_id"], "week")
+    redeemed = gridmart("redeem", "--product", pid, "-w", wallet)
+    assert redeemed.exit_code == 0 and "delivery link" in redeemed.output, redeemed.output
+
+    monkeypatch.delenv("GRIDMART_WALLET_PASSWORD")  # refused before any password prompt
+    unknown = gridmart("member", "admit", "no-such-wallet", "--name", "X", "--identity", __file__)
+    assert unknown.exit_code == 1 and "neither an Ethereum address" in str(unknown.exception)
+    assert "password" not in unknown.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,3 +128,34 @@ def test_gridmart_up_serves_jobs_on_its_own_compute_node_and_stops_everything(up
     assert _node_processes(home / "compute") == []
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{url}/health", timeout=2)
+
+
+def _readme_first_session() -> str:
+    """The shell block under the README's "A first session with the CLI"."""
+    section = (REPO_ROOT / "README.md").read_text().split("## A first session with the CLI", 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_first_session_runs_as_written(up, tmp_path):
+    """#18: the README's first session, line by line as a newcomer pastes it, on a fresh home
+    beside `gridmart up`: wallets, admissions, a tagged encrypted listing, a purchase, the
+    download checked and decrypted, the points left."""
+    url, home, proc, log, env = up
+    hint = log.read_text()
+    assert f"source {Path(sys.executable).parent / 'activate'}" in hint, hint  # how to get `gridmart`
+    assert f"GRIDMART_HOME={home}" in hint and f"GRIDMART_API_URL={url}" in hint, hint
+    work = tmp_path / "session"
+    work.mkdir()
+    (work / ".venv").symlink_to(Path(sys.executable).parent.parent)  # the block starts at the project root
+    session = {k: v for k, v in env.items() if k not in SECRETS and k != "VIRTUAL_ENV"}
+    session.update(GRIDMART_API_URL=url, PATH="/usr/local/bin:/usr/bin:/bin")  # `gridmart` only once activated
+    done = subprocess.run(["bash", "-e", "-x", "-c", _readme_first_session()], cwd=work, env=session,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-4000:]
+    out = done.stdout
+    assert re.search(r"^\s+1\s+data\s.*Load profiles\s+per-use 30pt$", out, re.M), out  # found by its tag
+    assert "paid 30 points" in out and "balance: 470" in out, out
+    assert (work / "bought.csv").read_bytes() == (work / "profiles.csv").read_bytes()  # decrypted, verified
+    assert "admitted Zhejiang" in out and "verified against" in out
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
