@@ -27,7 +27,7 @@ from .api.fastlane import RedeemFastLane
 from .api.limits import BodyLimit, Rate, RateLimit
 from .api.preauth import CredentialsFirst
 from .web import routes as web_routes
-from .services import jobs, usage
+from .services import chain_identity, jobs, usage
 from .services.context import Context
 from .services.errors import ServiceError
 from .services.indexer import Indexer
@@ -105,7 +105,10 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        context = ctx or Context.build(settings)
+        context = ctx
+        if context is None:  # a caller that brings its own context has checked it (cli.serve)
+            context = Context.build(settings)
+            chain_identity.check(context.engine, context.chain, settings)
         indexer = Indexer(context)
         context.indexer = indexer
         indexer.sync()  # also repairs rows a crash left behind (the reconciler)

@@ -221,3 +221,10 @@ class IndexedBlock(SQLModel, table=True):
 
     number: int = Field(primary_key=True)
     hash: str
+
+
+class IndexMeta(SQLModel, table=True):
+    """Facts about the index itself, e.g. which chain it was made on (services.chain_identity)."""
+
+    key: str = Field(primary_key=True)
+    value: str

@@ -29,6 +29,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("bundle", "bundle", "Check and pack product bundles (an application's code, pinned environment and contract)."),
     ("compute", "compute", "Run a compute node; add compute-only datasets to it."),
     ("job", "job", "Follow, cancel and fetch compute jobs."),
+    ("index", "index", "Start a new index when the chain under this home is another one."),
 ]
 #: modules whose COMMANDS list is mounted at the top level
 TOP_LEVEL_MODULES = ("market", "serve")

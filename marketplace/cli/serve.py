@@ -31,6 +31,8 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     import uvicorn
 
     from marketplace.app import create_app
+    from marketplace.services import chain_identity
+    from marketplace.services.context import Context
     from marketplace.settings import get_settings
 
     # what the server creates (database, session key, spools) is its own: remote-run's sandbox
@@ -42,7 +44,9 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
         settings.domain = f"{host}:{port}"
     # uvloop and httptools (both dependencies) rather than asyncio's loop and h11: the redemption
     # hot path spends about a fifth of its CPU in the HTTP server
-    uvicorn.run(create_app(settings, freeze_gc=True), host=host, port=port, log_level=log_level,
+    ctx = Context.build(settings)
+    chain_identity.check(ctx.engine, ctx.chain, settings)  # one line and no server if the index is another chain's
+    uvicorn.run(create_app(settings, ctx, freeze_gc=True), host=host, port=port, log_level=log_level,
                 loop="uvloop", http="httptools")
 
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -9,13 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from eth_account import Account
 
 from ledger_node.content.daemon import IpfsDaemon
 from ledger_node.content.ipfs_rpc import RpcStore
-from ledger_node.devnet import free_port
+from ledger_node.config import REPO_ROOT
+from ledger_node.devnet import Devnet, free_port
 from marketplace.app import create_app
 from marketplace.client import MarketClient
 from marketplace.db import make_engine
@@ -113,3 +118,77 @@ def listed(client, unit, tmp_path) -> Callable[..., tuple]:
         return as_pub, product
 
     return make
+
+
+# ----------------------------------------------------------------- `gridmart up` as a user runs it
+
+PASSWORD = "gridmart-dev"
+SECRETS = {"GRIDMART_WALLET_PASSWORD": PASSWORD, "GRIDMART_SESSION_SECRET": "a-session-secret-of-the-api",
+           "AWS_SECRET_ACCESS_KEY": "an-aws-key"}
+
+
+def node_processes(home: Path) -> list[int]:
+    """pids of compute nodes whose home is under `home`, by their environment."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"ledger_node.compute.node" in cmdline and f"GRIDMART_COMPUTE_HOME={home}".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def up_environment(folder: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `gridmart up` whose home, address books and index are in `folder`
+    (the same folder again: the same instance restarted), with what a user may well have
+    exported (SECRETS: none of it may reach the compute node)."""
+    env = {**os.environ, "GRIDMART_HOME": str(folder / "home"), "GRIDMART_DEVNET_PORT": str(free_port()),
+           "GRIDMART_DEPLOYMENTS_DIR": str(folder / "deployments"), "GRIDMART_COMPUTE_PORT": str(free_port()),
+           "GRIDMART_DATABASE_URL": f"sqlite:///{folder / 'market.db'}"}
+    for name in ("GRIDMART_RPC_URL", "GRIDMART_COMPUTE_NODES", "GRIDMART_COMPUTE_TOKEN", "GRIDMART_IPFS_API",
+                 "GRIDMART_DOMAIN"):
+        env.pop(name, None)
+    return {**env, **SECRETS, **extra}
+
+
+@contextmanager
+def gridmart_up(folder: Path, **extra: str) -> Iterator[tuple[str, Path, subprocess.Popen, Path, dict]]:
+    """(url, home, process, log, environment) of `gridmart up` serving from `folder`; stopped
+    after (SIGTERM, as Ctrl-C; then whatever it left)."""
+    env = up_environment(folder, **extra)
+    home, port = folder / "home", free_port()
+    logs = sorted(folder.glob("up-*.log"))
+    log_path = folder / f"up-{len(logs) + 1}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "marketplace.cli.main", "up", "--port", str(port)], env=env,
+                            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("gridmart up did not serve: " + log_path.read_text()[-2000:])
+            time.sleep(0.5)
+        yield url, home, proc, log_path, env
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for pid in node_processes(home / "compute"):
+            os.kill(pid, signal.SIGKILL)
+        Devnet(port=0, workdir=home / "devnet").stop()  # if up itself was killed
+        log.close()

@@ -19,71 +19,19 @@ from ledger_node.config import REPO_ROOT
 from ledger_node.devnet import free_port
 from marketplace.client import MarketClient
 from tests.compute.conftest import make_bundle
-
-PASSWORD = "gridmart-dev"
-SECRETS = {"GRIDMART_WALLET_PASSWORD": PASSWORD, "GRIDMART_SESSION_SECRET": "a-session-secret-of-the-api",
-           "AWS_SECRET_ACCESS_KEY": "an-aws-key"}
-
-
-def _node_processes(home: Path) -> list[int]:
-    """pids of compute nodes whose home is under `home`, by their environment."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"ledger_node.compute.node" in cmdline and f"GRIDMART_COMPUTE_HOME={home}".encode() in environ:
-            found.append(int(entry.name))
-    return found
-
+from tests.market.conftest import PASSWORD, SECRETS, gridmart_up, node_processes
 
 @pytest.fixture
 def up(tmp_path):
-    home = tmp_path / "home"
-    port = free_port()
-    env = {**os.environ, "GRIDMART_HOME": str(home), "GRIDMART_DEVNET_PORT": str(free_port()),
-           "GRIDMART_DEPLOYMENTS_DIR": str(tmp_path / "deployments"), "GRIDMART_COMPUTE_PORT": str(free_port()),
-           "GRIDMART_DATABASE_URL": f"sqlite:///{tmp_path / 'market.db'}"}
-    for name in ("GRIDMART_RPC_URL", "GRIDMART_COMPUTE_NODES", "GRIDMART_COMPUTE_TOKEN", "GRIDMART_IPFS_API",
-                 "GRIDMART_DOMAIN"):
-        env.pop(name, None)
-    # what a user may well have exported: none of it may reach the node, which runs members' code
-    env.update(SECRETS)
-    log = open(tmp_path / "up.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "marketplace.cli.main", "up", "--port", str(port)], env=env,
-                            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("gridmart up did not serve: " + (tmp_path / "up.log").read_text()[-2000:])
-        time.sleep(0.5)
-    try:
-        yield url, home, proc, tmp_path / "up.log", env
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        for pid in _node_processes(home / "compute"):
-            os.kill(pid, signal.SIGKILL)
-        log.close()
+    with gridmart_up(tmp_path) as running:
+        yield running
 
 
 def test_gridmart_up_serves_jobs_on_its_own_compute_node_and_stops_everything(up, tmp_path):
     url, home, proc, log, env = up
     printed = log.read_text()
     assert "compute node ready at http://127.0.0.1:" in printed, printed
-    nodes = _node_processes(home / "compute")
+    nodes = node_processes(home / "compute")
     assert len(nodes) == 1
     node_env = dict(v.split(b"=", 1) for v in Path(f"/proc/{nodes[0]}/environ").read_bytes().split(b"\0") if b"=" in v)
     assert not set(SECRETS) & {k.decode() for k in node_env}, node_env.keys()  # no password, secret or key there
@@ -93,7 +41,7 @@ def test_gridmart_up_serves_jobs_on_its_own_compute_node_and_stops_everything(up
     second = subprocess.run([sys.executable, "-m", "marketplace.cli.main", "up", "--port", str(free_port())],
                             env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert second.returncode == 1 and f"is in use by gridmart up (pid {proc.pid}, {url})" in second.stderr, second.stderr
-    assert httpx.get(f"{url}/health").status_code == 200 and len(_node_processes(home / "compute")) == 1
+    assert httpx.get(f"{url}/health").status_code == 200 and len(node_processes(home / "compute")) == 1
 
     operator = Account.from_key(Account.decrypt(json.loads((home / "keystores" / "operator.json").read_text()),
                                                 PASSWORD))
@@ -125,7 +73,7 @@ def test_gridmart_up_serves_jobs_on_its_own_compute_node_and_stops_everything(up
 
     proc.send_signal(signal.SIGTERM)  # what Ctrl-C / make's stop does
     assert proc.wait(timeout=60) == 0
-    assert _node_processes(home / "compute") == []
+    assert node_processes(home / "compute") == []
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{url}/health", timeout=2)
 
