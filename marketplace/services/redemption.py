@@ -88,6 +88,13 @@ def voucher_from(body: dict[str, Any]) -> Voucher:
     return voucher
 
 
+def _not_the_holder(holder: str, signer: str) -> BadRequest:
+    """A voucher signed by a valid key that does not hold the licence: most often a member
+    redeeming another member's licence id, so say that rather than "bad signature"."""
+    return BadRequest(f"this licence is held by {holder}, not by {signer}, which signed the voucher: redeem one of "
+                      "your own licences (`gridmart licences` lists them)")
+
+
 def _verify(ctx: Context, voucher: Voucher, signature: str) -> tuple[bytes, str]:
     """(signature bytes, signer) of a voucher that has not expired. The signature rule is the
     contract's (OpenZeppelin ECDSA: v 27/28, low s), so both paths accept the same vouchers."""
@@ -112,7 +119,7 @@ async def redeem_async(ctx: Context, voucher: Voucher, signature: str) -> dict[s
         return await run_in_threadpool(_redeem_in_thread, ctx, voucher, signature, (sig, signer))
     holder, product_id = fast
     if signer != holder:
-        raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
+        raise _not_the_holder(holder, signer)
     row = _usage_row(voucher, sig, holder, product_id)
     try:
         if ctx.recorder is not None and ctx.recorder.running:
@@ -138,7 +145,7 @@ def redeem(ctx: Context, session: Session, voucher: Voucher, signature: str,
     if isinstance(fast, tuple):
         holder, product_id = fast
         if signer != holder:
-            raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
+            raise _not_the_holder(holder, signer)
         what = _deliverable(ctx, session, product_id)  # before the voucher is spent: a refusal costs nothing
         return delivery_for(ctx, session, product_id, holder,
                             _record(ctx, _usage_row(voucher, sig, holder, product_id)), what)
@@ -204,7 +211,7 @@ def _redeem_on_chain(ctx: Context, session: Session, voucher: Voucher, sig: byte
     except ContractRevert:
         raise NotFound(f"unknown licence 0x{voucher.licence_id:064x}") from None
     if signer != licence.holder:
-        raise BadRequest("rejected signature: the voucher was not signed by the licence holder")
+        raise _not_the_holder(licence.holder, signer)
     if not ctx.chain.members.is_active_with_role(licence.holder, Role.SUBSCRIBER):
         raise Forbidden("the licence holder is not an active subscriber")
     chain_now = ctx.chain.w3.eth.get_block("latest")["timestamp"]

@@ -203,8 +203,9 @@ def test_time_plan_checks_on_the_hot_path(market, client, unit, tmp_path, gm):
     bad = _post(url, {**v2, "signature": "0x" + twin.hex()})
     assert bad.status_code == 400 and "rejected signature" in bad.json()["detail"]
     # someone else's signature on the holder's licence
-    _, as_other = unit(("subscriber",), "other")
-    assert _post(url, as_other.sign_voucher(licence, nonce=3)).status_code == 400
+    other, as_other = unit(("subscriber",), "other")
+    theirs = _post(url, as_other.sign_voucher(licence, nonce=3))
+    assert theirs.status_code == 400 and f"not by {other.address}, which signed the voucher" in theirs.json()["detail"]
     too_big = _post(url, as_sub.sign_voucher(licence, nonce=MAX_NONCE + 1))  # the schema declares the range
     assert too_big.status_code == 422 and "nonce" in too_big.json()["detail"]
     # a zero byte inside the purpose (it is stored as text): refused before anything is written
