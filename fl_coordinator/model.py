@@ -25,7 +25,7 @@ class FedMLPClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, hidden=(16,), lr=0.05, epochs=1, batch_size=64, l2=1e-4,
-                 class_weight="balanced", random_state=0):
+                 class_weight="balanced", random_state=0, prox_mu=0.0):
         self.hidden = hidden
         self.lr = lr
         self.epochs = epochs
@@ -33,6 +33,9 @@ class FedMLPClassifier(ClassifierMixin, BaseEstimator):
         self.l2 = l2
         self.class_weight = class_weight
         self.random_state = random_state
+        #: FedProx (Li et al., 2020): mu/2 * ||w - w_round_start||^2 added to the local loss, so a
+        #: partner whose data differ from the others' drifts less far from the global model
+        self.prox_mu = prox_mu
 
     # -- parameters as one vector ------------------------------------------------
     def _sizes(self) -> list[int]:
@@ -101,6 +104,7 @@ class FedMLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {X.shape[1]} features, the model expects {self.n_features_in_}")
         sw = self._sample_weights(y)
         rng = np.random.default_rng(self.random_state)
+        anchor = [w.copy() for w in self.coefs_], [b.copy() for b in self.intercepts_]
         for _ in range(self.epochs):
             order = rng.permutation(len(y))
             for s in range(0, len(y), self.batch_size):
@@ -110,6 +114,9 @@ class FedMLPClassifier(ClassifierMixin, BaseEstimator):
                 for i in range(len(self.coefs_) - 1, -1, -1):
                     gw = acts[i].T @ delta + self.l2 * self.coefs_[i]
                     gb = delta.sum(axis=0)
+                    if self.prox_mu:
+                        gw = gw + self.prox_mu * (self.coefs_[i] - anchor[0][i])
+                        gb = gb + self.prox_mu * (self.intercepts_[i] - anchor[1][i])
                     if i:
                         delta = (delta @ self.coefs_[i].T) * (1.0 - acts[i] ** 2)
                     self.coefs_[i] -= self.lr * gw

@@ -23,9 +23,9 @@ from fl_coordinator.dp import DPConfig, epsilon, privatize
 from fl_coordinator.errors import FLError, Refused
 from fl_coordinator.keys import seal, unseal, wallet_public_key
 from fl_coordinator.model import FedMLPClassifier, from_architecture
+from fl_coordinator.strategy import TRAINING_KEYS, FedAvg, from_terms
 from fl_coordinator.service import model_blob, parse_model_blob
 
-TRAINING_KEYS = ("lr", "epochs", "batch_size", "l2", "class_weight")
 CERTIFIED_REQUEST = ("name", "backend", "rounds", "min_partners", "round_seconds", "training", "dp", "seed",
                      "product_id")
 LONG_POLL_SECONDS = 20.0  # each long poll; the coordinator holds at most fl_coordinator.server.MAX_WAIT_SECONDS
@@ -91,15 +91,17 @@ class Coordinator:
 
     # -- task owner ------------------------------------------------------------
     def create_task(self, *, name: str, model: FedMLPClassifier, keyset: he.SecretKeyset, rounds: int,
-                    min_partners: int, round_seconds: float, training: dict | None = None,
+                    min_partners: int, round_seconds: float, strategy: FedAvg | None = None,
                     dp: DPConfig | None = None, seed: int = 0, product_id: int = 0) -> dict:
         """Open a task (on chain too when the coordinator has one) training a new version of your
-        tool product `product_id` (0: name the product when you finalise)."""
+        tool product `product_id` (0: name the product when you finalise); `strategy` (default
+        FedAvg with the model's own training parameters) is certified with it."""
+        rule = strategy or FedAvg(**{k: getattr(model, k) for k in TRAINING_KEYS})
         body = {"name": name, "architecture": model.architecture(),
                 "initial_weights": model.get_weights().tolist(), "backend": keyset.name,
                 "public_context": base64.b64encode(keyset.public_bytes).decode(),
                 "rounds": rounds, "min_partners": min_partners, "round_seconds": round_seconds,
-                "training": training or {k: getattr(model, k) for k in TRAINING_KEYS},
+                "training": rule.terms(),
                 "dp": None if dp is None else {"clip": dp.clip, "noise_multiplier": dp.noise_multiplier,
                                                "delta": dp.delta},
                 "seed": seed, "product_id": product_id}
@@ -197,7 +199,8 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
     initial = coord.blob(task_id, terms["artifacts"]["model"]["cid"])
     certificate.check_artifact(terms, "model", initial)
     arch, w0 = parse_model_blob(initial)
-    params = {k: terms["training"][k] for k in TRAINING_KEYS if k in terms["training"]}
+    rule = from_terms(terms["training"])
+    params = rule.training  # the local-only baseline and the evaluation: the model, not the strategy
     dp = DPConfig(**terms["dp"]) if terms["dp"] else None
     dp_rng = np.random.default_rng([terms["seed"], int(coord.address, 16) % 2 ** 32])
     local = from_architecture(arch, w0, **params)
@@ -212,7 +215,7 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
             log(f"round {r}: leaving the task (dropout requested)")
             break
         seed = terms["seed"] * 100_003 + r
-        model = from_architecture(arch, global_w, random_state=seed, **params).partial_fit(X, y)
+        model = from_architecture(arch, global_w, random_state=seed, **rule.configure_round(r)).partial_fit(X, y)
         delta = model.get_weights() - global_w
         if dp:
             delta = privatize(delta, dp, dp_rng)

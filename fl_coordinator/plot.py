@@ -21,12 +21,13 @@ def render(task_view: dict, metric: str = "auc") -> bytes:
         ms = rnd.get("metrics") or {}
         if not ms:
             continue
-        weights = [m.get("n_val", 1) for m in ms.values()]
-        fed = [m["federated"][metric] for m in ms.values()]
-        fed_x.append(rnd["round"])
-        fed_y.append(sum(w * v for w, v in zip(weights, fed)) / sum(weights))
+        known = [(m.get("n_val", 1), m["federated"][metric]) for m in ms.values()
+                 if m["federated"].get(metric) is not None]  # None: a partner could not compute it
+        if known:
+            fed_x.append(rnd["round"])
+            fed_y.append(sum(w * v for w, v in known) / sum(w for w, _ in known))
         for addr, m in ms.items():
-            if "local" in m:
+            if m.get("local", {}).get(metric) is not None:
                 local.setdefault(addr, ([], []))
                 local[addr][0].append(rnd["round"])
                 local[addr][1].append(m["local"][metric])

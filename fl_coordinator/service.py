@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -38,7 +39,7 @@ from fl_coordinator.keys import address_of_public_key
 from fl_coordinator.ledger import ContributionLedger
 from fl_coordinator.model import from_architecture
 from fl_coordinator.shares import round_shares, task_shares
-from fl_coordinator.strategy import FedAvg
+from fl_coordinator import strategy
 
 log = logging.getLogger(__name__)
 MAX_SAMPLES = 10 ** 9
@@ -171,7 +172,7 @@ class TaskService:
     """All coordinator state and rules; thread-safe; time comes from `clock`."""
 
     def __init__(self, store, ledger: ContributionLedger, spool: Path, *, clock=time.time,
-                 he_workers: int = 1, strategy: FedAvg | None = None, max_weights: int = MAX_WEIGHTS,
+                 he_workers: int = 1, max_weights: int = MAX_WEIGHTS,
                  may_open: Callable[[str], None] | None = None):
         """`may_open(owner)` raises Refused if `owner` may not open a task (the marketplace asks
         the chain); it runs before anything of the request is built."""
@@ -182,7 +183,6 @@ class TaskService:
         self.spool = Path(spool)
         self.clock = clock
         self.he_workers = he_workers
-        self.strategy = strategy or FedAvg()
         self.tasks: dict[str, Task] = {}
         self._lock = threading.RLock()
         self._ledger_lock = threading.Lock()  # ledger writes in order, outside the state lock
@@ -335,6 +335,10 @@ class TaskService:
             raise Refused(f"bad model: {exc}") from None
         if rounds < 1 or min_partners < 1 or round_seconds <= 0:
             raise Refused("rounds and min_partners must be >= 1 and round_seconds > 0")
+        try:
+            strategy.from_terms(training)  # an unknown strategy or parameter: refused before anything is stored
+        except FLError as exc:
+            raise Refused(str(exc)) from None
         keyset = he.load_public(backend, public_context, workers=self.he_workers)
         initial = model_blob(model.architecture(), model.get_weights())
         model_cid = self.store.put_bytes(initial).cid
@@ -511,10 +515,11 @@ class TaskService:
         """Eq. (3): sum p_i H(g_i) over accepted updates; store, record shares, open the next round."""
         partners = sorted(rnd.updates, key=str.lower)
         counts = [rnd.updates[a][1] for a in partners]
+        rule = strategy.from_terms(task.training)
+        weights = rule.weights(counts)  # one set of weights: the aggregate and the shares
         t0 = time.perf_counter()
         try:
-            aggregate = self.strategy.aggregate(task.keyset, [rnd.parsed.get(a, rnd.updates[a][0])
-                                                              for a in partners], counts)
+            aggregate = rule.aggregate(task.keyset, [rnd.parsed.get(a, rnd.updates[a][0]) for a in partners], weights)
         except FLError as exc:
             with self._lock:
                 rnd.state, task.status = "failed", "failed"
@@ -531,7 +536,7 @@ class TaskService:
             with self._lock:
                 self._resume.append((task, rnd, self.clock() + STORE_RETRY_SECONDS))
             return
-        shares = round_shares(partners, counts)
+        shares = round_shares(partners, weights, counts)
         with self._lock:
             self._recent[cid] = aggregate
             while len(self._recent) > RECENT_AGGREGATES:
@@ -601,8 +606,20 @@ class TaskService:
             rnd = task.round(round_no)
             if rnd is None or rnd.state != "aggregated":
                 raise Refused(f"round {round_no} has no aggregate yet; report metrics after it", 409)
-            rnd.metrics[addr] = metrics
+            rnd.metrics[addr] = _finite(metrics)
             self._save(task, rnd)
+
+
+def _finite(value):
+    """`value` with NaN and infinities as None: a metric a partner could not compute (an AUC on
+    a one-class validation set) must not make the task unreadable as JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _listed(task: Task, address: str) -> bool:

@@ -1,4 +1,5 @@
-"""Contribution shares in basis points: sample-weighted, summing to exactly 10,000.
+"""Contribution shares in basis points: by the round's aggregation weights (FedAvg's and
+FedProx's: sample-weighted), summing to exactly 10,000.
 
 Rounding (Hamilton / largest remainder): each partner first gets
 floor(10000 * n_i / sum n); the leftover points go one each to the largest
@@ -29,14 +30,13 @@ def largest_remainder(weights: Sequence[Fraction], total: int,
     return base
 
 
-def round_shares(partners: Sequence[str], sample_counts: Sequence[int]) -> list[int]:
-    """Basis points per contributing partner of one round (same order as given)."""
-    if len(partners) != len(sample_counts) or not partners:
-        raise ValueError("need one positive sample count per contributing partner")
-    if any(n <= 0 for n in sample_counts):
-        raise ValueError("sample counts must be positive")
-    total = sum(sample_counts)
-    weights = [Fraction(n, total) for n in sample_counts]
+def round_shares(partners: Sequence[str], weights: Sequence[Fraction], sample_counts: Sequence[int]) -> list[int]:
+    """Basis points per contributing partner of one round (same order as given), by the
+    weights the round was aggregated with (the task's Strategy); ties by sample count."""
+    if not partners or not len(partners) == len(weights) == len(sample_counts):
+        raise ValueError("need one weight and one sample count per contributing partner")
+    if any(n <= 0 for n in sample_counts) or any(w < 0 for w in weights) or sum(weights) != 1:
+        raise ValueError("sample counts must be positive and the weights sum to 1")
     ties = [(-n, p.lower()) for p, n in zip(partners, sample_counts)]
     return largest_remainder(weights, BPS, ties)
 

@@ -28,6 +28,7 @@ from fl_coordinator.dp import DPConfig
 from fl_coordinator.errors import FLError
 from fl_coordinator.model import FedMLPClassifier
 from fl_coordinator.partner import Coordinator, run_partner
+from fl_coordinator.strategy import STRATEGIES, TRAINING_KEYS, FedAvg, FedProx
 from ledger_node.errors import GridMartError
 
 from ._common import PasswordOpt, signer
@@ -89,6 +90,8 @@ def create(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str | 
            hidden: str = typer.Option("16", help="Hidden layer sizes, comma separated; empty = logistic regression."),
            rounds: int = 5, min_partners: int = 2, round_seconds: float = 60.0,
            epochs: int = 1, lr: float = 0.05, batch_size: int = 64,
+           strategy: str = typer.Option("fedavg", help="fedavg | fedprox (for partners whose data differ)."),
+           prox_mu: float = typer.Option(0.01, help="fedprox: weight of the proximal term mu/2 ||w - w_global||^2."),
            dp_clip: float = typer.Option(0.0, help="DP clipping norm; 0 = no DP."),
            dp_noise: float = typer.Option(1.0, help="DP noise multiplier (sigma / clip)."),
            dp_delta: float = 1e-5, seed: int = 0,
@@ -101,6 +104,10 @@ def create(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str | 
     sizes = tuple(int(h) for h in hidden.split(",") if h.strip())
     model = FedMLPClassifier(hidden=sizes, lr=lr, epochs=epochs, batch_size=batch_size,
                              random_state=seed).init_weights(n_features)
+    training = {k: getattr(model, k) for k in TRAINING_KEYS}
+    if strategy not in STRATEGIES:
+        raise GridMartError(f"unknown --strategy {strategy!r}: use {' or '.join(sorted(STRATEGIES))}")
+    rule = FedProx(prox_mu, **training) if strategy == FedProx.name else FedAvg(**training)
     keyset = he.generate(backend)
     secret.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -109,7 +116,7 @@ def create(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str | 
     dp = DPConfig(dp_clip, dp_noise, dp_delta) if dp_clip > 0 else None
     task = Coordinator(coordinator, _key(key_file, wallet, password)).create_task(
         name=name, model=model, keyset=keyset, rounds=rounds, min_partners=min_partners,
-        round_seconds=round_seconds, dp=dp, seed=seed, product_id=product)
+        round_seconds=round_seconds, strategy=rule, dp=dp, seed=seed, product_id=product)
     typer.echo(json.dumps(task) if as_json else task["task_id"])
 
 

@@ -33,7 +33,7 @@ def test_weighted_sum_matches_fedavg(keys, name):
     updates = [sk.encrypt(x) for x in xs]
     for u in updates:
         pub.check(u, n)
-    out = sk.decrypt(FedAvg().aggregate(pub, updates, counts))
+    out = sk.decrypt(FedAvg().aggregate(pub, updates, FedAvg.weights(counts)))
     ref = sum(c * x for c, x in zip(counts, xs)) / sum(counts)
     assert out.shape == (n,)
     assert np.abs(out - ref).max() <= TOL[name]
@@ -50,7 +50,7 @@ def test_public_ckks_context_cannot_decrypt(keys):
     pub = he.load_public("ckks", sk.public_bytes)
     assert not pub.context.is_private()
     assert not hasattr(pub, "decrypt")
-    agg = FedAvg().aggregate(pub, [sk.encrypt(np.ones(10))], [5])
+    agg = FedAvg().aggregate(pub, [sk.encrypt(np.ones(10))], FedAvg.weights([5]))
     chunk = he.EncryptedVector.from_bytes(agg).chunks[0]
     with pytest.raises(ValueError, match="secret"):
         ts.ckks_vector_from(pub.context, chunk).decrypt()
@@ -103,11 +103,11 @@ def test_ckks_parallel_aggregation_equals_serial(keys, tmp_path, monkeypatch):
     monkeypatch.setattr(ckks, "PARALLEL_MIN_CHUNKS", 1)
     par = he.load_public("ckks", sk.public_bytes, workers=2)
     try:
-        out_par = sk.decrypt(FedAvg().aggregate(par, paths, [1, 3]))
+        out_par = sk.decrypt(FedAvg().aggregate(par, paths, FedAvg.weights([1, 3])))
         assert par._pool is not None  # the split really ran in a second process
     finally:
         par.close()
-    out_ser = sk.decrypt(FedAvg().aggregate(he.load_public("ckks", sk.public_bytes), paths, [1, 3]))
+    out_ser = sk.decrypt(FedAvg().aggregate(he.load_public("ckks", sk.public_bytes), paths, FedAvg.weights([1, 3])))
     ref = 0.25 * xs[0] + 0.75 * xs[1]
     assert np.abs(out_par - ref).max() < 1e-6
     assert np.abs(out_par - out_ser).max() < 1e-6
@@ -128,9 +128,9 @@ def test_aggregating_checked_updates_equals_aggregating_the_spool(keys, name, tm
     checked = [pub.check(u, 300) for u in updates]
     if name == "ckks":
         assert all(len(ev.loaded) == 1 for ev in checked)  # kept loaded: not parsed again
-    from_spool = FedAvg().aggregate(pub, paths, [5, 1, 2])
-    assert FedAvg().aggregate(pub, checked, [5, 1, 2]) == from_spool
-    assert FedAvg().aggregate(pub, checked, [5, 1, 2]) == from_spool  # the checked updates are unchanged
+    from_spool = FedAvg().aggregate(pub, paths, FedAvg.weights([5, 1, 2]))
+    assert FedAvg().aggregate(pub, checked, FedAvg.weights([5, 1, 2])) == from_spool
+    assert FedAvg().aggregate(pub, checked, FedAvg.weights([5, 1, 2])) == from_spool  # the checked updates are unchanged
 
 
 def test_ckks_check_keeps_only_small_updates_loaded(keys, monkeypatch):
@@ -166,7 +166,7 @@ def test_paillier_packing_roundtrip_property(keys, values, counts):
     sk = keys["paillier"]
     x = np.array(values)
     y = -x[::-1].copy()
-    out = sk.decrypt(FedAvg().aggregate(sk.public(), [sk.encrypt(x), sk.encrypt(y)], counts))
+    out = sk.decrypt(FedAvg().aggregate(sk.public(), [sk.encrypt(x), sk.encrypt(y)], FedAvg.weights(counts)))
     ref = (counts[0] * x + counts[1] * y) / sum(counts)
     assert np.abs(out - ref).max() <= 2 ** -24
 
@@ -203,7 +203,7 @@ def test_asymmetric_ckks_keys_made_before_still_work():
     sk = he.load_secret(he.dump_secret(ckks.CkksSecret(ctx.serialize(save_secret_key=True))))
     pub = he.load_public("ckks", sk.public_bytes)
     assert not sk.public_bytes.startswith(ckks.SYMMETRIC_MAGIC)
-    agg = FedAvg().aggregate(pub, [pub.encrypt(np.full(5, 2.0)), sk.encrypt(np.full(5, 4.0))], [1, 3])
+    agg = FedAvg().aggregate(pub, [pub.encrypt(np.full(5, 2.0)), sk.encrypt(np.full(5, 4.0))], FedAvg.weights([1, 3]))
     assert np.abs(sk.decrypt(agg) - 3.5).max() < 1e-7
 
 

@@ -13,6 +13,7 @@ from fl_coordinator.keys import wallet_public_key
 from fl_coordinator.ledger import InMemoryLedger
 from fl_coordinator.model import FedMLPClassifier
 from fl_coordinator.service import MAX_REFUSALS_LOGGED, TaskService
+from fl_coordinator.strategy import FedAvg
 from ledger_node.config import Settings
 from ledger_node.content import open_store
 from tests.fl.conftest import Clock
@@ -209,7 +210,7 @@ def test_an_aggregation_failure_cut_by_a_crash_keeps_its_reason(tmp_path, wallet
     def broken(*args):
         raise Refused("ciphertexts do not match the context")
 
-    monkeypatch.setattr(svc.strategy, "aggregate", broken)
+    monkeypatch.setattr(FedAvg, "aggregate", broken)  # the task's strategy (its terms name none: FedAvg)
     with monkeypatch.context() as m:
         _crash_at_task_json(m, after="1.json", state="failed")
         with pytest.raises(OSError, match="simulated crash"):

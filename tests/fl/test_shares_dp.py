@@ -1,12 +1,20 @@
 """Contribution shares (exact 10,000 bps, documented rounding) and DP (clipping, noise, epsilon)."""
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
 from fl_coordinator.dp import DPConfig, clip, epsilon, privatize
-from fl_coordinator.shares import BPS, round_shares, task_shares
+from fl_coordinator.shares import BPS, round_shares as by_weights, task_shares
+from fl_coordinator.strategy import FedAvg
+
+
+def round_shares(partners, counts):
+    """Shares as the coordinator takes them: by the weights FedAvg aggregated the round with."""
+    return by_weights(partners, FedAvg.weights(counts) if counts else [], counts)
 
 
 @given(st.lists(st.integers(1, 10 ** 9), min_size=1, max_size=40))
@@ -32,6 +40,8 @@ def test_bad_counts_refused():
         round_shares(["0x1"], [0])
     with pytest.raises(ValueError):
         round_shares([], [])
+    with pytest.raises(ValueError):  # weights that do not sum to 1
+        by_weights(["0x1", "0x2"], [Fraction(1, 3), Fraction(1, 3)], [1, 1])
 
 
 def test_task_shares_dropout_counts_zero_for_missed_rounds():
