@@ -26,6 +26,8 @@ from fl_coordinator.model import FedMLPClassifier, from_architecture
 from fl_coordinator.strategy import TRAINING_KEYS, FedAvg, from_terms
 from fl_coordinator.service import model_blob, parse_model_blob
 
+#: the envelopes one POST .../keys carries at most (the coordinator takes JSON bodies up to 1 MiB)
+ENVELOPE_BATCH_BYTES = 768 * 1024
 CERTIFIED_REQUEST = ("name", "backend", "rounds", "min_partners", "round_seconds", "training", "dp", "seed",
                      "product_id")
 LONG_POLL_SECONDS = 20.0  # each long poll; the coordinator holds at most fl_coordinator.server.MAX_WAIT_SECONDS
@@ -119,8 +121,14 @@ class Coordinator:
         secret = he.dump_secret(keyset)
         todo = {p["address"]: base64.b64encode(seal(p["public_key"], secret)).decode()
                 for p in task["partners"] if not p["has_key"]}
-        if todo:
-            self._call("POST", f"tasks/{task_id}/keys", {"envelopes": todo})
+        batch: dict[str, str] = {}
+        for address, envelope in todo.items():  # a CKKS secret is ~0.3 MB: a few per request
+            if batch and sum(map(len, batch.values())) + len(envelope) > ENVELOPE_BATCH_BYTES:
+                self._call("POST", f"tasks/{task_id}/keys", {"envelopes": batch})
+                batch = {}
+            batch[address] = envelope
+        if batch:
+            self._call("POST", f"tasks/{task_id}/keys", {"envelopes": batch})
         return sorted(todo)
 
     def start(self, task_id: str) -> dict:
