@@ -70,7 +70,7 @@ def send_all(w3, raws: list[bytes]) -> float:
     return elapsed
 
 
-def gas_sequence(w3, gm: GridMart, operator) -> list[tuple[str, int]]:
+def gas_sequence(w3, gm: GridMart) -> list[tuple[str, int]]:
     """gasUsed of the comparison transactions, in order: the deployment's, then a few calls."""
     gas: list[tuple[str, int]] = []
     for number in range(1, w3.eth.block_number + 1):
@@ -123,7 +123,7 @@ def run(client: str) -> tuple[dict, list[tuple[str, int]]]:
         figures["deploy_s"] = round(time.perf_counter() - t, 3)
         figures["deploy_txs"] = w3.eth.block_number
         gm = GridMart(w3, book, operator)
-        gas = gas_sequence(w3, gm, operator)
+        gas = gas_sequence(w3, gm)
 
         nonce = w3.eth.get_transaction_count(FUNDED.address)
         raws = [FUNDED.sign_transaction({"to": key(f"to-{i}").address, "value": 10**15, "gas": 21000, "gasPrice": 0,
