@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .attacks import ATTACK_TYPES
-from .sgcc import SGCC_DAYS, generate_sgcc
+from .sgcc import SGCC_DAYS, generate_sgcc_with_truth
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,17 @@ TEST_THEFT_RATE = 0.5
 
 
 def province_data(province: Province, index: int, scale: float = 1.0, days: int = SGCC_DAYS,
-                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  seed: int = 0, truth: bool = False) -> tuple:
     """(training frame, test frame) of one province: the training frame holds only the
-    techniques it has seen, the test frame (other customers, same regime) all six."""
-    train = generate_sgcc(max(200, int(province.customers * scale)), days, province.theft_rate,
-                          seed=seed * 1000 + 100 + index, attack_types=province.attacks_seen, **province.profile)
-    test = generate_sgcc(max(400, int(TEST_CUSTOMERS * scale)), days, TEST_THEFT_RATE,
-                         seed=seed * 1000 + 900 + index, attack_types=ATTACK_TYPES, **province.profile)
-    return train, test
+    techniques it has seen, the test frame (other customers, same regime) all six. With
+    `truth`, each frame comes as (frame, hidden truth: customer class, attack type, onset)."""
+    def make(n: int, rate: float, seed_: int, attacks: tuple[str, ...]):
+        both = generate_sgcc_with_truth(n, days, rate, seed_, attack_types=attacks, **province.profile)
+        return both if truth else both[0]
+
+    return (make(max(200, int(province.customers * scale)), province.theft_rate, seed * 1000 + 100 + index,
+                 province.attacks_seen),
+            make(max(400, int(TEST_CUSTOMERS * scale)), TEST_THEFT_RATE, seed * 1000 + 900 + index, ATTACK_TYPES))
 
 
 def federation(scale: float = 1.0, days: int = SGCC_DAYS, seed: int = 0,

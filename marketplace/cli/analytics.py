@@ -21,6 +21,7 @@ from analytics import registry
 from analytics.bundles import build_product_bundle, build_training_bundle
 from analytics.card import load_card
 from analytics.data import billing, equipment
+from analytics.data.federation import federation
 from analytics.data.sgcc import SGCC_DAYS, generate_sgcc
 from analytics.data.transformers import generate_transformer_load
 from analytics.errors import AnalyticsError
@@ -135,6 +136,36 @@ def generate(
         out_file.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(out_file, index=False)
     err.print(f"wrote {len(frame):,} rows x {frame.shape[1]:,} columns to {out_file}")
+
+
+@app.command("federation")
+def federation_files(
+    out_dir: Path = typer.Option(..., "--out", help="Folder for each province's train and test CSV."),
+    scale: float = typer.Option(1.0, help="Multiplies every province's customers (1.0: 50,000 in all)."),
+    days: int = typer.Option(SGCC_DAYS, help="Days per customer."),
+    seed: int = typer.Option(0, help="Same seed, same files."),
+):
+    """Write the FL federation of docs/fl.md: five provinces, each having caught other theft
+    techniques (PROVINCE.train.csv), each scored on all six (PROVINCE.test.csv)."""
+    if not 0 < scale <= 10 or days < 30:
+        raise GridMartError("--scale must be in (0, 10] and --days at least 30")
+    with _analytics_errors(), _stages() as stage:
+        stage(f"generating the federation (scale {scale:g}, {days} days, seed {seed})")
+        provinces = federation(scale, days, seed)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        recipe = []
+        for province, train_frame, test_frame in provinces:
+            for part, frame in (("train", train_frame), ("test", test_frame)):
+                stage(f"writing {province.name}.{part}.csv")
+                target = out_dir / f"{province.name}.{part}.csv"
+                partial = target.with_suffix(".csv.partial")  # a crash leaves no half-written CSV
+                frame.to_csv(partial, index=False)
+                partial.replace(target)
+            recipe.append({"province": province.name, "train_customers": len(train_frame),
+                           "test_customers": len(test_frame), "theft_rate": province.theft_rate,
+                           "attacks_seen": list(province.attacks_seen), "profile": province.profile})
+        (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2, default=list))
+    err.print(f"wrote {2 * len(provinces)} CSVs and recipe.json to {out_dir}")
 
 
 @app.command()
