@@ -63,9 +63,12 @@ def member(gm: GridMart) -> Callable[..., tuple[LocalAccount, GridMart]]:
 
 
 @pytest.fixture
-def snapshot(w3: Web3) -> Iterator[None]:
-    """Revert the chain (state and clock) after the test."""
+def snapshot(w3: Web3, gm: GridMart) -> Iterator[None]:
+    """Revert the chain (state and clock) after the test, and the session operator's nonce
+    with it (Hardhat refuses the now-ahead nonce and the sender resyncs by itself; anvil
+    would queue the next transaction for ever)."""
     snap = w3.provider.make_request("evm_snapshot", [])["result"]
     yield
     w3.provider.make_request("evm_revert", [snap])
+    gm.sender.resync()
 

@@ -88,6 +88,6 @@ def test_cli_bad_input_gives_one_clear_line(w3, gm, tmp_path):
 
     rpc = {"GRIDMART_RPC_URL": w3.provider.endpoint_uri, "GRIDMART_DEPLOYMENTS_DIR": str(get_settings().deployments_dir)}
     out = _cli("member", "show", "not-an-address", env=rpc)
-    assert out.returncode == 1 and "is not an Ethereum address" in out.stderr
+    assert out.returncode == 1 and "is neither an Ethereum address (0x followed by 40 hex digits) nor a wallet" in out.stderr
     out = _cli("member", "show", Account.create().address, env=rpc)
     assert out.returncode == 1 and "is not a member" in out.stderr
