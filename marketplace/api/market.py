@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from annotated_types import Interval
 
@@ -45,7 +45,8 @@ def upload(file: UploadFile = File(...), encrypt: bool = Query(False), ctx: Cont
 
 class PrepareListing(BaseModel):
     cid: str
-    metadata: listings.ListingMetadata
+    #: the listing metadata, with the optional schema, sample_rows and metrics the product page shows
+    metadata: shelf.PageListingMetadata
     previous: PreviousId = 0
 
 
@@ -75,14 +76,51 @@ def publish(body: PublishListing, request: Request, ctx: Context = Depends(get_c
 
 # ----------------------------------------------------------------- catalogue
 
+Sort = Literal["newest", "price", "most_used"]
+MAX_PER_PAGE = 100
+
+
+def _publisher(publisher: str | None) -> str | None:
+    if not publisher:
+        return None
+    try:
+        return listings.checksum(publisher)
+    except BadRequest:
+        raise BadRequest(f"publisher {publisher!r} is not a wallet address (0x and 40 hex digits)") from None
+
+
 @router.get("/products")
-def catalogue(q: str | None = None, kind: str | None = None, tag: str | None = None, publisher: str | None = None,
-              on_shelf: bool = True, ctx: Context = Depends(get_ctx), session: Session = Depends(get_session),
+def catalogue(response: Response, q: str | None = None, kind: str | None = None, tag: str | None = None,
+              publisher: str | None = None, on_shelf: bool = True,
+              sort: Sort | None = Query(None, description="newest | price (cheapest plan first) | most_used "
+                                                          "(redemptions, then licences sold); default: by id"),
+              page: int | None = Query(None, ge=1, description="1-based page; with per_page (default 20)"),
+              per_page: int | None = Query(None, ge=1, le=MAX_PER_PAGE, description=f"1..{MAX_PER_PAGE}"),
+              ctx: Context = Depends(get_ctx), session: Session = Depends(get_session),
               _=Depends(sync_index)) -> list[dict]:
     """Products on the shelf on chain whose shown fields match their certified metadata
-    (`on_shelf=false`: every product the chain has, flagged `verified: false` where the rows fail it)."""
-    return shelf.catalogue(ctx, session, q=q, kind=kind, tag=tag, on_shelf=on_shelf,
-                           publisher=listings.checksum(publisher) if publisher else None)
+    (`on_shelf=false`: every product the chain has, flagged `verified: false` where the rows fail it).
+
+    A list as before; with `page`/`per_page` one page of it, and the `X-Total-Count` header
+    gives how many match in all (facet counts: `GET /products/facets`)."""
+    items = shelf.catalogue(ctx, session, q=q, kind=kind, tag=tag, on_shelf=on_shelf, publisher=_publisher(publisher),
+                            sort=sort or "id")
+    response.headers["X-Total-Count"] = str(len(items))
+    if page is None and per_page is None:
+        return items
+    size = per_page or 20
+    start = ((page or 1) - 1) * size
+    response.headers["X-Page"], response.headers["X-Per-Page"] = str(page or 1), str(size)
+    return items[start:start + size]
+
+
+@router.get("/products/facets")
+def catalogue_facets(q: str | None = None, kind: str | None = None, tag: str | None = None,
+                     publisher: str | None = None, on_shelf: bool = True, ctx: Context = Depends(get_ctx),
+                     session: Session = Depends(get_session), _=Depends(sync_index)) -> dict:
+    """For the same filters as `GET /products`: how many match (`total`) and the counts by
+    kind and by tag, each counted over what the other filters let through."""
+    return shelf.browse(ctx, session, q=q, kind=kind, tag=tag, on_shelf=on_shelf, publisher=_publisher(publisher))
 
 
 @router.get("/products/{product_id}")
@@ -160,8 +198,16 @@ def my_licences(ctx: Context = Depends(get_ctx), session: Session = Depends(get_
                 principal: Principal = Depends(get_principal), _=Depends(sync_index)) -> list[dict]:
     rows = session.exec(select(Licence).where(Licence.holder == principal.address)).all()
     now = ctx.chain.w3.eth.get_block("latest")["timestamp"]
-    return [{**lic.model_dump(), "active": not lic.revoked and (lic.expires_at > now or lic.uses_left > 0)}
-            for lic in rows]
+    products = shelf.certified_products(ctx, session, {lic.product_id for lic in rows})  # titles the chain backs
+    names = shelf.member_names(session, {p.publisher for p in products.values()})
+    out = []
+    for lic in rows:
+        product = products.get(lic.product_id)
+        out.append({**lic.model_dump(), "active": not lic.revoked and (lic.expires_at > now or lic.uses_left > 0),
+                    "product_title": product.title if product else None,
+                    "publisher": product.publisher if product else None,
+                    "publisher_name": names.get(product.publisher) if product else None})
+    return out
 
 
 @router.get("/points")
@@ -172,6 +218,7 @@ def my_points(ctx: Context = Depends(get_ctx), session: Session = Depends(get_se
                          .order_by(PointMovement.block_number, PointMovement.log_index)).all()
     history = [{"tx_hash": m.tx_hash, "block": m.block_number, "from": m.sender, "to": m.recipient,
                 "delta": m.amount if m.recipient == principal.address else -m.amount} for m in moves]
+    shelf.describe_movements(ctx, session, principal.address, history)
     return {"address": principal.address, "balance": ctx.chain.points.balance_of(principal.address),
             "history": history}
 

@@ -202,10 +202,18 @@ def licences(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool
 
 def points(wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt) -> None:
     """Your points balance and history."""
+    from datetime import timezone
+
     data = connect(wallet, password, read_only=True).points()
-    lines = [f"balance: {data['balance']}"] + [f"  block {h['block']:>6}  {h['delta']:+5d}  {h['tx_hash']}"
-                                               for h in data["history"]]
-    emit(data, as_json, "\n".join(lines))
+
+    def row(h: dict) -> str:
+        when = (datetime.fromtimestamp(h["time"], timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+                if h.get("time") else f"block {h['block']}")
+        product = (f"  product {h['product_id']} {h.get('product_title') or ''}".rstrip()
+                   if h.get("product_id") is not None else "")
+        return f"  {when}  {h['delta']:+5d}  {h.get('kind', 'transfer'):<15}{product}  {h['tx_hash']}"
+
+    emit(data, as_json, "\n".join([f"balance: {data['balance']}"] + [row(h) for h in data["history"]]))
 
 
 def redeem(licence_id: str = typer.Argument(None, help="the licence (0x…), or give --product"),

@@ -18,17 +18,20 @@ import json
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, Field, field_validator, model_validator
+from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
 
 from ledger_node.audit import Ledger
 from ledger_node.content.cid import cid_from_bytes
 from ledger_node.contracts import Kind, PlanKind, Status
 
-from ..models import Certificate, Product
+from ..models import Certificate, Licence, Member, Product, Purchase, Redemption, Upload
 from .context import Context
-from .errors import NotFound
+from .errors import BadRequest, NotFound
+from .listings import ListingMetadata
 
 #: certificate statuses whose bytes may be delivered (a pending new version is not)
 DELIVERABLE = ("on-shelf", "off-shelf")
@@ -205,6 +208,101 @@ def problems(view: ChainView, product: Product, latest_row: Certificate | None) 
     return found
 
 
+# ----------------------------------------------------------------- what the pages show beside the facts
+
+#: optional listing metadata the product page shows; certified with the rest (it is hashed)
+MAX_SAMPLE_ROWS, MAX_COLUMNS, MAX_CELL, MAX_SAMPLE_BYTES = 10, 200, 200, 16_384
+#: a number JSON can carry (NaN and infinities cannot be answered as JSON)
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class DataSchema(BaseModel):
+    """What a CSV data product's columns are, declared at publish (the page reads the file's
+    header in the browser, before any encryption; the server never decrypts an artifact)."""
+
+    format: str = Field(default="csv", max_length=20)
+    columns: list[str] = Field(default_factory=list, max_length=MAX_COLUMNS)
+
+    @field_validator("columns")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        if any(len(c) > MAX_CELL for c in v):
+            raise ValueError(f"a column name is longer than {MAX_CELL} characters")
+        return v
+
+
+class PageListingMetadata(ListingMetadata):
+    """Listing metadata with what the product page shows: the data's `schema`, a few
+    `sample_rows` the publisher chose to show (bounded), and a tool's model-card `metrics`.
+    Each is left out of the hashed document when absent, so older listings hash as before."""
+
+    schema_: DataSchema | None = Field(default=None, alias="schema")
+    sample_rows: list[list[str | int | Finite | None]] | None = Field(default=None, max_length=MAX_SAMPLE_ROWS)
+    metrics: dict[str, int | Finite | str] | None = Field(default=None, max_length=20)
+
+    model_config = {"populate_by_name": True}
+
+    @field_validator("sample_rows")
+    @classmethod
+    def _rows(cls, v: list | None) -> list | None:
+        if v is None:
+            return v
+        if any(len(r) > MAX_COLUMNS for r in v) or any(len(str(c)) > MAX_CELL for r in v for c in r):
+            raise ValueError(f"sample_rows: at most {MAX_COLUMNS} cells a row, {MAX_CELL} characters a cell")
+        if len(json.dumps(v)) > MAX_SAMPLE_BYTES:
+            raise ValueError(f"sample_rows: at most {MAX_SAMPLE_BYTES // 1024} kB in all")
+        return v
+
+    @model_validator(mode="after")
+    def _fits(self) -> "PageListingMetadata":
+        if self.metrics is not None and any(len(str(k)) > 100 or len(str(v)) > MAX_CELL for k, v in self.metrics.items()):
+            raise ValueError(f"metrics: names of at most 100 characters, values of at most {MAX_CELL}")
+        return self
+
+    def document(self) -> dict:
+        doc = super().document()
+        doc.pop("schema_", None)
+        for name in ("sample_rows", "metrics"):
+            if doc.get(name) is None:
+                doc.pop(name, None)
+        if self.schema_ is not None:
+            doc["schema"] = self.schema_.model_dump()
+        return doc
+
+
+def member_names(session: Session, addresses: set[str]) -> dict[str, str]:
+    """The Member index's names of these addresses (those it knows)."""
+    wanted = {a for a in addresses if a}
+    if not wanted:
+        return {}
+    return {m.address: m.name for m in session.exec(select(Member).where(col(Member.address).in_(wanted)))}
+
+
+def usage_counts(session: Session, product_ids: set[int] | None = None) -> dict[int, dict[str, int]]:
+    """{product id: {"licences_sold", "redemptions"}} from the index (settled redemptions only)."""
+    lic = select(Licence.product_id, func.count()).group_by(Licence.product_id)
+    red = (select(Licence.product_id, func.count(col(Redemption.id))).join(Licence, col(Licence.id) == Redemption.licence_id)
+           .where(col(Redemption.pending).is_(False)).group_by(Licence.product_id))
+    if product_ids is not None:
+        lic, red = lic.where(col(Licence.product_id).in_(product_ids)), red.where(col(Licence.product_id).in_(product_ids))
+    out: dict[int, dict[str, int]] = {}
+    for pid, n in session.exec(lic).all():
+        out.setdefault(pid, {"licences_sold": 0, "redemptions": 0})["licences_sold"] = n
+    for pid, n in session.exec(red).all():
+        out.setdefault(pid, {"licences_sold": 0, "redemptions": 0})["redemptions"] = n
+    return out
+
+
+def certified_products(ctx: Context, session: Session, product_ids: set[int]) -> dict[int, Product]:
+    """The products among these whose rows pass the chain's checks (their titles may be shown)."""
+    if not product_ids:
+        return {}
+    view = chain_view(ctx)
+    stmt = (select(Product, Certificate).join(Certificate, Certificate.id == Product.latest_certificate, isouter=True)
+            .where(col(Product.id).in_(product_ids)))
+    return {p.id: p for p, row in session.exec(stmt).all() if p.id in view.latest and not problems(view, p, row)}
+
+
 def _summary(view: ChainView, product: Product, latest_row: Certificate | None) -> dict:
     found = problems(view, product, latest_row)
     return {**product.model_dump(), "status": view.status(product.id) or "unknown",
@@ -212,10 +310,27 @@ def _summary(view: ChainView, product: Product, latest_row: Certificate | None) 
             "verified": not found, "problems": found}
 
 
+SORTS = ("id", "newest", "price", "most_used")
+
+
+def _sort_key(sort: str):
+    if sort == "newest":  # the newest certified version first (certificate ids grow with time)
+        return lambda p: (-p["latest_certificate"], -p["id"])
+    if sort == "price":  # the cheapest plan first; products without a plan last
+        return lambda p: (min((pl["price"] for pl in p["plans"]), default=float("inf")), p["id"])
+    if sort == "most_used":  # redemptions, then licences sold
+        return lambda p: (-p["redemptions"], -p["licences_sold"], p["id"])
+    return lambda p: p["id"]
+
+
 def catalogue(ctx: Context, session: Session, *, q: str | None = None, kind: str | None = None,
-              tag: str | None = None, publisher: str | None = None, on_shelf: bool = True) -> list[dict]:
-    """Products matching the filters; with `on_shelf`, only those on the shelf on chain whose
-    shown fields are certified."""
+              tag: str | None = None, publisher: str | None = None, on_shelf: bool = True,
+              sort: str = "id") -> list[dict]:
+    """Products matching the filters, in `sort` order (id, newest, price, most_used); with
+    `on_shelf`, only those on the shelf on chain whose shown fields are certified. Each item
+    names its publisher (`publisher_name`, from the member index) and its usage counts."""
+    if sort not in SORTS:
+        raise BadRequest(f"unknown sort {sort!r}: use newest, price or most_used")
     view = chain_view(ctx)
     stmt = select(Product, Certificate).join(Certificate, Certificate.id == Product.latest_certificate, isouter=True)
     if kind:
@@ -237,7 +352,35 @@ def catalogue(ctx: Context, session: Session, *, q: str | None = None, kind: str
         if on_shelf and (item["status"] != "on-shelf" or not item["verified"]):
             continue
         out.append(item)
-    return out
+    names = member_names(session, {p["publisher"] for p in out})
+    usage = usage_counts(session, {p["id"] for p in out}) if out else {}
+    for p in out:
+        p["publisher_name"] = names.get(p["publisher"])
+        p.update(usage.get(p["id"], {"licences_sold": 0, "redemptions": 0}))
+    return sorted(out, key=_sort_key(sort))
+
+
+def facets(items: list[dict]) -> dict[str, dict[str, int]]:
+    """How many of these products there are of each kind and with each tag (most first)."""
+    kinds: dict[str, int] = {}
+    tags: dict[str, int] = {}
+    for p in items:
+        kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
+        for t in p["tags"]:
+            tags[t] = tags.get(t, 0) + 1
+    order = lambda d: dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))  # noqa: E731
+    return {"kind": order(kinds), "tags": order(tags)}
+
+
+def browse(ctx: Context, session: Session, *, q: str | None = None, kind: str | None = None, tag: str | None = None,
+           publisher: str | None = None, on_shelf: bool = True) -> dict:
+    """The facet counts of a search: each facet counted over the products every other filter
+    lets through (so choosing a kind still shows how many there are of the others)."""
+    base = catalogue(ctx, session, q=q, publisher=publisher, on_shelf=on_shelf)
+    by_kind = [p for p in base if not kind or p["kind"] == kind]
+    by_tag = [p for p in base if not tag or tag.lower() in p["tags"]]
+    both = [p for p in by_kind if p in by_tag]
+    return {"total": len(both), "kind": facets(by_tag)["kind"], "tags": facets(by_kind)["tags"]}
 
 
 def product_page(ctx: Context, session: Session, product_id: int) -> dict:
@@ -248,6 +391,7 @@ def product_page(ctx: Context, session: Session, product_id: int) -> dict:
     if product is None or product_id not in view.latest:
         raise NotFound(f"unknown product {product_id}")
     rows = {c.id: c for c in session.exec(select(Certificate).where(Certificate.product_id == product_id))}
+    names = member_names(session, {product.publisher} | {c.publisher for c in view.versions(product_id)})
     versions = []
     for c in view.versions(product_id):
         row = rows.get(c.id)
@@ -255,7 +399,74 @@ def product_page(ctx: Context, session: Session, product_id: int) -> dict:
         versions.append({**vars(c), "block_number": row.block_number if row else None, "block_time": row.block_time if row else None,
                          "tx_hash": row.tx_hash if row else None, "signature": row.signature if row else None,
                          "metadata": json.loads(row.metadata_json) if certified else None,
-                         "metadata_verified": certified})
+                         "metadata_verified": certified, "publisher_name": names.get(c.publisher)})
         if product.sharing_mode == "compute-only":  # its bytes are served nowhere; the page does not name them
             versions[-1].pop("cid")
-    return {**_summary(view, product, rows.get(view.latest[product_id])), "versions": versions}
+    newest = versions[-1] if versions else {}
+    meta = newest.get("metadata") or {}  # only certified metadata is shown
+    up = session.get(Upload, view.certificates[view.latest[product_id]].cid)
+    usage = usage_counts(session, {product_id}).get(product_id, {"licences_sold": 0, "redemptions": 0})
+    return {**_summary(view, product, rows.get(view.latest[product_id])), "versions": versions,
+            "publisher_name": names.get(product.publisher), **usage,
+            "size": up.size if up else None, "encrypted": bool(up and up.encrypted),
+            "schema": meta.get("schema"), "sample_rows": meta.get("sample_rows"),
+            "metrics": meta.get("metrics") if product.kind == "tool" else None}
+
+
+
+# ----------------------------------------------------------------- points history in words
+
+ZERO_ADDRESS = "0x" + "0" * 40
+#: block number -> timestamp, per chain (id of its ledger's web3); blocks are immutable once
+#: indexed deep enough, and a re-organised block's time differs by seconds at most
+_block_times: dict[tuple[int, int], int] = {}
+_BLOCK_TIMES_MAX = 100_000
+
+
+def block_time(ctx: Context, number: int) -> int | None:
+    key = (id(ctx.chain.w3), number)
+    if key not in _block_times:
+        try:
+            stamp = int(ctx.chain.w3.eth.get_block(number)["timestamp"])
+        except Exception:  # noqa: BLE001 - the block is gone (a re-org): no time to show
+            return None
+        if len(_block_times) >= _BLOCK_TIMES_MAX:
+            _block_times.clear()
+        _block_times[key] = stamp
+    return _block_times[key]
+
+
+def describe_movements(ctx: Context, session: Session, me: str, history: list[dict]) -> None:
+    """Add to each of `me`'s point movements its `kind` in words, its product (`product_id`,
+    `product_title`) where it has one, the other party's member name and its block's `time`."""
+    federated = ctx.chain.book.addresses.get("FederatedRegistry")
+    purchases = {p.tx_hash: p for p in session.exec(
+        select(Purchase).where(col(Purchase.tx_hash).in_({h["tx_hash"] for h in history})))} if history else {}
+    ids = {p.product_id for p in purchases.values()}
+    products = {p.id: p for p in session.exec(select(Product).where(col(Product.id).in_(ids)))} if ids else {}
+    certified = certified_products(ctx, session, ids)  # whose titles the chain backs
+    names = member_names(session, {h["from"] for h in history} | {h["to"] for h in history})
+    for h in history:
+        bought = purchases.get(h["tx_hash"])
+        product = products.get(bought.product_id) if bought else None
+        if h["from"] == ZERO_ADDRESS:
+            kind = "admission grant"
+        elif bought is not None:
+            to_publisher = product is not None and h["to"] == product.publisher
+            if h["from"] == me:
+                kind = "purchase" if to_publisher else "purchase fee"
+            else:
+                kind = "sale income" if to_publisher else "fee income"
+            if not to_publisher:
+                names.setdefault(h["to"], "the marketplace's fee account")
+        elif federated and h["to"] == federated:
+            kind = "FL reward pool"
+            names.setdefault(federated, "the FL reward pool")
+        elif federated and h["from"] == federated:
+            kind = "FL reward"
+            names.setdefault(federated, "the FL reward pool")
+        else:
+            kind = "transfer"
+        h.update(kind=kind, product_id=bought.product_id if bought else None,
+                 product_title=certified[product.id].title if product and product.id in certified else None,
+                 from_name=names.get(h["from"]), to_name=names.get(h["to"]), time=block_time(ctx, h["block"]))

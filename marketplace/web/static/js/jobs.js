@@ -1,7 +1,7 @@
 // My jobs: follow compute jobs (state, progress, live log), cancel one, fetch its result, and, as the
 // owner of compute-only data, approve or reject requests to run on it (docs/compute.md).
 import { api, ApiError, session, signOut } from "./api.js";
-import { busy, clearMessage, el, header, param, requireSignIn, short, showError, showInfo } from "./ui.js";
+import { busy, clearMessage, el, header, member, memberNames, param, requireSignIn, showError, showInfo } from "./ui.js";
 
 // this page's own look (the site's policy allows no inline style; a constructed sheet is script)
 const sheet = new CSSStyleSheet();
@@ -116,6 +116,16 @@ function productName(id) {
   return name;
 }
 
+let names = new Map(); // member names, once GET /members answers
+memberNames().then((m) => { names = m; document.querySelectorAll("[data-holder]").forEach((n) => {
+  n.replaceWith(holderOf({ holder: n.getAttribute("data-holder") }));
+}); });
+const holderOf = (job) => {
+  const name = names.get(job.holder.toLowerCase());
+  const node = member(job.holder, name);
+  if (!name) node.setAttribute("data-holder", job.holder); // named when the names arrive
+  return node;
+};
 const mayDecide = (job) => job.state === "awaiting-approval" && s && job.holder.toLowerCase() !== s.address.toLowerCase();
 const isHolder = (job) => s && job.holder.toLowerCase() === s.address.toLowerCase();
 
@@ -129,7 +139,7 @@ function card(job) {
     select(job.id);
   });
   const whose = isHolder(job) ? null
-    : el("p", { class: "meta" }, "A request to run on your compute-only data, from ", el("code", { title: job.holder }, short(job.holder)));
+    : el("p", { class: "meta" }, "A request to run on your compute-only data, from ", holderOf(job));
   return el("li", { class: `card${job.id === selected ? " selected" : ""}`, id: `job-${job.id}` },
     el("h2", {}, link, badge(job.state)),
     el("p", { class: "meta" }, productName(job.product_id)),
@@ -186,7 +196,7 @@ function facts(job) {
   const rows = [
     ["Progress", bar(job)],
     ["Product", productName(job.product_id)],
-    ["Holder", el("code", { title: job.holder }, short(job.holder))],
+    ["Holder", holderOf(job)],
     ["Node", job.node],
     ["Algorithm", job.algorithm ? el("code", { class: "cid" }, job.algorithm) : "—"],
     ["Input", job.input ? el("code", { class: "cid" }, job.input) : "none"],

@@ -1,5 +1,5 @@
 // Shared page furniture: the header, messages, small DOM helpers and formatters.
-import { session, signOut } from "./api.js";
+import { api, session, signOut } from "./api.js";
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -72,6 +72,32 @@ export function requireSignIn() {
 }
 
 export const signInLink = () => `/web/signin.html?next=${encodeURIComponent(location.pathname + location.search)}`;
+// a member: its name from the member index, the address on hover (and the short address when unnamed)
+export function member(address, name, { you } = {}) {
+  if (!address) return "—";
+  const label = you && session() && session().address.toLowerCase() === address.toLowerCase() ? "you" : null;
+  return name ? el("span", { class: "member", title: address }, label ? `${name} (you)` : name)
+              : el("code", { class: "member", title: address }, label || short(address));
+}
+
+// address -> member name, from GET /members, for pages whose API answers carry addresses only
+let names;
+export function memberNames() {
+  names ??= api("GET", "/members")
+    .then((list) => new Map(list.map((m) => [m.address.toLowerCase(), m.name])))
+    .catch(() => new Map()); // without names the page still works: it shows addresses
+  return names;
+}
+
+export function bytes(n) {
+  if (n === null || n === undefined) return "—";
+  const units = ["bytes", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
+  return i ? `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}` : `${n} bytes`;
+}
+
 export const short = (address) => (address ? `${address.slice(0, 6)}…${address.slice(-4)}` : "");
 export const when = (seconds) =>
   (seconds ? new Date(Math.floor(seconds) * 1000).toISOString().replace(".000Z", "Z") : "—");

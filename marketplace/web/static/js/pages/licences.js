@@ -1,6 +1,6 @@
 // My licences: redeem one with a Redeem voucher signed in the wallet, then download / call / run.
 import { api, ApiError, getConfig, runWith } from "../api.js";
-import { busy, el, header, requireSignIn, showError, showInfo, table, when } from "../ui.js";
+import { busy, el, header, member, requireSignIn, showError, showInfo, table, when } from "../ui.js";
 import { unzip } from "../unzip.js";
 import { verifiedDownload } from "../verify.js";
 import { bytes32, signTypedData } from "../wallet.js";
@@ -164,7 +164,8 @@ async function render() {
     const button = el("button", { type: "button", "data-licence": lic.id, disabled: lic.revoked },
       "Sign voucher and redeem");
     button.addEventListener("click", () => busy(button, () => redeem(lic, purposeSelect.value)));
-    return [el("a", { href: `/web/product.html?id=${lic.product_id}` }, `Product ${lic.product_id}`),
+    return [el("span", {}, el("a", { href: `/web/product.html?id=${lic.product_id}` }, lic.product_title || `Product ${lic.product_id}`),
+      lic.publisher ? el("span", { class: "meta" }, " by ", member(lic.publisher, lic.publisher_name)) : null),
       el("code", { title: lic.id }, `${lic.id.slice(0, 10)}…`),
       lic.expires_at ? when(lic.expires_at) : "—",
       lic.expires_at && !lic.uses_left ? "—" : String(lic.uses_left), state(lic), button];

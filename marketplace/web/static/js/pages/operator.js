@@ -1,6 +1,6 @@
 // Operator console: admit members, approve or withdraw listings, fee income.
 import { api } from "../api.js";
-import { busy, el, header, requireSignIn, short, showError, showInfo, table } from "../ui.js";
+import { busy, el, header, member, requireSignIn, showError, showInfo, table } from "../ui.js";
 
 header();
 const s = requireSignIn();
@@ -45,19 +45,22 @@ async function renderListings() {
     ? table("All listings, pending ones first to review", ["Product", "Certificate", "Publisher", "Status", "Action"],
       products.sort((a, b) => pendingFirst(a) - pendingFirst(b)).map((p) => [
         el("a", { href: `/web/product.html?id=${p.id}` }, p.title), String(p.latest_certificate),
-        el("code", { title: p.publisher }, short(p.publisher)), p.status,
+        member(p.publisher, p.publisher_name), p.status,
         p.status === "on-shelf" ? statusButton(p, false) : statusButton(p, true)]))
     : el("p", {}, "No listing yet."));
 }
 
 async function renderIncome() {
-  const i = await api("GET", "/operator/income");
+  const [i, members] = await Promise.all([api("GET", "/operator/income"), api("GET", "/members")]);
+  const feeName = (members.find((m) => m.address === i.fee_account) || {}).name
+    || (i.fee_account.toLowerCase() === s.address.toLowerCase() ? "your operator wallet" : null);
   const [min, max] = i.price_bounds;
   document.getElementById("income-body").replaceChildren(el("dl", {},
     el("dt", {}, "Fees earned (6% of each sale)"), el("dd", { id: "fee-income" }, `${i.fee_income} points`),
     el("dt", {}, "Sales"), el("dd", {}, String(i.sales)),
     el("dt", {}, "Fee account"),
-    el("dd", {}, el("code", {}, i.fee_account), ` (balance ${i.fee_account_balance} points)`),
+    el("dd", {}, feeName ? `${feeName} ` : "", el("code", { class: "wrap" }, i.fee_account),
+      ` (balance ${i.fee_account_balance} points)`),
     el("dt", {}, "Allowed prices"), el("dd", {}, `${min}–${max} points`)));
 }
 
@@ -65,7 +68,7 @@ async function renderMembers() {
   const members = await api("GET", "/members");
   document.getElementById("member-table").replaceChildren(members.length
     ? table("Admitted member units", ["Name", "Wallet", "Status"],
-      members.map((m) => [m.name, el("code", {}, m.address), m.status]))
+      members.map((m) => [m.name, el("code", { class: "wrap" }, m.address), m.status]))
     : el("p", {}, "No member yet."));
 }
 

@@ -1,6 +1,6 @@
 // One product: description, certificate, version history, price plans, buying and (for its publisher) pricing.
 import { api, notOffered, session } from "../api.js";
-import { busy, el, header, param, showError, showInfo, signInLink, table, when } from "../ui.js";
+import { busy, bytes, el, header, member, param, showError, showInfo, signInLink, table, when } from "../ui.js";
 import { sendTransaction } from "../transaction.js";
 
 header();
@@ -16,7 +16,8 @@ function certificate(c) {
     el("h2", { id: "cert-h" }, `Certificate ${c.id} (version ${c.version})`),
     dl([["Status", c.status], ["Content id (CID)", el("code", { class: "cid" }, c.cid)],
       ["SHA-256 of the artifact", el("code", { class: "sha" }, c.sha256)],
-      ["Publisher", el("code", {}, c.publisher)], ["Block time", when(c.block_time)],
+      ["Publisher", el("span", {}, c.publisher_name ? `${c.publisher_name} ` : "",
+        el("code", { class: "wrap" }, c.publisher))], ["Block time", when(c.block_time)],
       ["Block", String(c.block_number)], ["Transaction", el("code", {}, c.tx_hash)],
       ["Publisher's EIP-712 signature", el("code", { class: "wrap" }, c.signature)]]),
     verifyBox(c));
@@ -46,7 +47,7 @@ function verifyBox(c) {
 function versions(list) {
   return el("section", { "aria-labelledby": "versions-h" }, el("h2", { id: "versions-h" }, "Version history"),
     table("Every certified version of this product", ["Version", "Certificate", "Status", "CID", "Block time"],
-      list.map((c) => [String(c.version), String(c.id), c.status, el("code", {}, c.cid), when(c.block_time)])));
+      list.map((c) => [String(c.version), String(c.id), c.status, c.cid ? el("code", { title: c.cid }, `${c.cid.slice(0, 12)}…`) : "—", when(c.block_time)])));
 }
 
 function plans(p) {
@@ -54,6 +55,36 @@ function plans(p) {
     p.plans.length ? table("Plans offered by the publisher", ["Plan", "Price (points)", "Uses"],
       p.plans.map((pl) => [pl.kind, String(pl.price), pl.kind === "per-use" ? String(pl.uses) : "unlimited"]))
       : el("p", {}, "The publisher has not set a price plan yet."));
+}
+
+// what the data are: their columns and the sample rows the publisher chose to show (both certified)
+function dataSection(p) {
+  if (!p.schema && !p.sample_rows) return null;
+  const columns = p.schema ? p.schema.columns : [];
+  const parts = [el("h2", { id: "schema-h" }, "The data")];
+  if (columns.length) {
+    parts.push(el("p", { id: "schema" }, `${columns.length} column${columns.length === 1 ? "" : "s"}` +
+      ` (${p.schema.format || "csv"}): `, columns.flatMap((c, i) => [i ? ", " : "", el("code", {}, c)])));
+  }
+  if (p.sample_rows && p.sample_rows.length) {
+    const width = Math.max(columns.length, ...p.sample_rows.map((r) => r.length));
+    const head = Array.from({ length: width }, (_, i) => columns[i] || `column ${i + 1}`);
+    parts.push(el("div", { class: "scroll" }, el("table", { id: "sample" },
+      el("caption", {}, `Sample rows given by the publisher (${p.sample_rows.length})`),
+      el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, p.sample_rows.map((r) => el("tr", {}, head.map((_, i) =>
+        el("td", {}, r[i] === null || r[i] === undefined ? "" : String(r[i])))))))));
+  }
+  return el("section", { "aria-labelledby": "schema-h" }, ...parts);
+}
+
+// a tool's model card: the held-out metrics its publisher certified with the listing
+function metricsSection(p) {
+  const entries = Object.entries(p.metrics || {});
+  if (!entries.length) return null;
+  const show = (v) => (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v));
+  return el("section", { "aria-labelledby": "metrics-h" }, el("h2", { id: "metrics-h" }, "Model card"),
+    table("Held-out metrics given by the publisher", ["Metric", "Value"], entries.map(([k, v]) => [k, show(v)])));
 }
 
 async function buyBox(p, s) {
@@ -108,9 +139,16 @@ async function render() {
   document.querySelector("h1").textContent = p.title;
   const parts = [
     el("p", {}, p.description),
-    dl([["Kind", `${p.kind} product`], ["Sharing mode", p.sharing_mode], ["Status", p.status],
-      ["Tags", p.tags.join(", ") || "—"], ["Licence terms", p.licence_terms || "—"]]),
-    plans(p)];
+    dl([["Publisher", member(p.publisher, p.publisher_name)], ["Kind", `${p.kind} product`],
+      ["Sharing mode", p.sharing_mode], ["Status", p.status],
+      ["Size", el("span", { id: "size" }, p.size === null ? "—" : `${bytes(p.size)}` +
+        (p.encrypted ? " (stored encrypted)" : ""))],
+      ["Used", el("span", { id: "usage" }, `${p.licences_sold} licence${p.licences_sold === 1 ? "" : "s"} sold, ` +
+        `${p.redemptions} redemption${p.redemptions === 1 ? "" : "s"}`)],
+      ["Tags", p.tags.length ? el("span", {}, p.tags.map((t) =>
+        el("a", { class: "tag-link", href: `/?tag=${encodeURIComponent(t)}` }, t))) : "—"],
+      ["Licence terms", p.licence_terms || "—"]]),
+    dataSection(p), metricsSection(p), plans(p)].filter(Boolean);
   if (!p.verified) {
     parts.unshift(el("p", { id: "not-verified", class: "failed" }, "Warning: what this page shows does not match " +
       `the certificate on chain (${p.problems.join("; ")}). Do not rely on it; the operator must repair the index.`));
