@@ -42,8 +42,10 @@ up: deps
 down:
 	-$(BIN)/gridmart chain down
 
+# the whole suite on Hardhat, then the chain and market tests again on anvil (`make up`'s devnet)
 test: test-deps
 	$(BIN)/pytest
+	GRIDMART_DEVNET=anvil $(BIN)/pytest tests/chain tests/market
 
 bench: test-deps
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

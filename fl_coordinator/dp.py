@@ -1,4 +1,16 @@
-"""Differential privacy on partner updates: L2 clipping + Gaussian noise, exact accounting.
+"""Differential privacy: on partner updates (partner level) and inside a partner's training
+(customer level, DP-SGD).
+
+Customer level (`customer_epsilon`): the partner trains by DP-SGD (Abadi et al. 2016:
+Poisson-sampled batches, each customer's gradient clipped, Gaussian noise on their sum;
+`FedMLPClassifier(dp_clip=..., dp_noise=...)`), so whatever leaves the partner — its
+updates, and every model built from them — bounds what can be learnt about any one customer.
+The steps of all rounds compose as Poisson-subsampled Gaussian mechanisms in Google's RDP
+accountant (dp-accounting). This protects a province's customers from everyone else,
+the other partners and the model's future users included.
+
+Partner level, below: it protects a partner's whole contribution, which with five partners
+costs far more accuracy (docs/fl.md, "Differential privacy").
 
 Each partner privatizes its own update delta = w_local - w_global before
 encrypting it: clip to norm C, add N(0, (sigma*C)^2) per coordinate. This is
@@ -64,3 +76,33 @@ def epsilon(noise_multiplier: float, rounds: int, delta: float) -> float:
     # the privacy loss is N(mu^2/2, mu^2): its (1 - delta) tail bound brackets the root
     upper = mu * mu / 2 + mu * math.sqrt(2 * math.log(1 / delta))
     return float(brentq(lambda e: gaussian_delta(e, mu) - delta, 0.0, upper, xtol=1e-12))
+
+
+#: the delta of customer-level epsilons: below 1 / n for any province's customer count
+CUSTOMER_DELTA = 1e-5
+
+
+def customer_epsilon(n_samples: int, batch_size: int, epochs: int, rounds: int, noise_multiplier: float,
+                     delta: float) -> float:
+    """epsilon per customer after `rounds` rounds of DP-SGD on `n_samples` customers: each
+    round runs epochs / q steps, each a Poisson sample of rate q = batch_size / n_samples
+    through a Gaussian mechanism of this noise multiplier (RDP accountant, dp-accounting)."""
+    import dp_accounting
+    from dp_accounting.rdp import RdpAccountant
+
+    if rounds <= 0:
+        return 0.0
+    q = sample_rate(n_samples, batch_size)
+    accountant = RdpAccountant()
+    event = dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(noise_multiplier))
+    accountant.compose(event, rounds * steps_per_round(n_samples, batch_size, epochs))
+    return float(accountant.get_epsilon(delta))
+
+
+def sample_rate(n_samples: int, batch_size: int) -> float:
+    return min(1.0, batch_size / max(n_samples, 1))
+
+
+def steps_per_round(n_samples: int, batch_size: int, epochs: int) -> int:
+    """DP-SGD steps of one local round: `epochs` expected passes over the data."""
+    return max(1, round(epochs / sample_rate(n_samples, batch_size)))

@@ -12,6 +12,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from fl_coordinator import dp
+
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
@@ -25,7 +27,7 @@ class FedMLPClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, hidden=(16,), lr=0.05, epochs=1, batch_size=64, l2=1e-4,
-                 class_weight="balanced", random_state=0, prox_mu=0.0):
+                 class_weight="balanced", random_state=0, prox_mu=0.0, dp_clip=0.0, dp_noise=0.0):
         self.hidden = hidden
         self.lr = lr
         self.epochs = epochs
@@ -36,6 +38,11 @@ class FedMLPClassifier(ClassifierMixin, BaseEstimator):
         #: FedProx (Li et al., 2020): mu/2 * ||w - w_round_start||^2 added to the local loss, so a
         #: partner whose data differ from the others' drifts less far from the global model
         self.prox_mu = prox_mu
+        #: DP-SGD (customer-level privacy, fl_coordinator.dp): each example's gradient clipped to
+        #: L2 norm dp_clip, N(0, (dp_noise * dp_clip)^2) added to their sum, batches Poisson-sampled
+        #: at rate batch_size / n; off when dp_clip is 0
+        self.dp_clip = dp_clip
+        self.dp_noise = dp_noise
 
     # -- parameters as one vector ------------------------------------------------
     def _sizes(self) -> list[int]:
@@ -105,23 +112,57 @@ class FedMLPClassifier(ClassifierMixin, BaseEstimator):
         sw = self._sample_weights(y)
         rng = np.random.default_rng(self.random_state)
         anchor = [w.copy() for w in self.coefs_], [b.copy() for b in self.intercepts_]
-        for _ in range(self.epochs):
-            order = rng.permutation(len(y))
-            for s in range(0, len(y), self.batch_size):
-                idx = order[s:s + self.batch_size]
-                acts = self._forward(X[idx])
-                delta = ((_sigmoid(acts[-1][:, 0]) - y[idx]) * sw[idx] / len(idx))[:, None]
-                for i in range(len(self.coefs_) - 1, -1, -1):
-                    gw = acts[i].T @ delta + self.l2 * self.coefs_[i]
-                    gb = delta.sum(axis=0)
-                    if self.prox_mu:
-                        gw = gw + self.prox_mu * (self.coefs_[i] - anchor[0][i])
-                        gb = gb + self.prox_mu * (self.intercepts_[i] - anchor[1][i])
-                    if i:
-                        delta = (delta @ self.coefs_[i].T) * (1.0 - acts[i] ** 2)
-                    self.coefs_[i] -= self.lr * gw
-                    self.intercepts_[i] -= self.lr * gb
+        for idx in self._batches(len(y), rng):
+            acts = self._forward(X[idx])
+            delta = ((_sigmoid(acts[-1][:, 0]) - y[idx]) * sw[idx])[:, None]
+            grads = self._private_gradients(acts, delta, len(y), rng) if self.dp_clip else \
+                self._gradients(acts, delta / max(len(idx), 1))
+            for i, (gw, gb) in enumerate(grads):
+                gw = gw + self.l2 * self.coefs_[i]
+                if self.prox_mu:
+                    gw = gw + self.prox_mu * (self.coefs_[i] - anchor[0][i])
+                    gb = gb + self.prox_mu * (self.intercepts_[i] - anchor[1][i])
+                self.coefs_[i] -= self.lr * gw
+                self.intercepts_[i] -= self.lr * gb
         return self
+
+    def _batches(self, n: int, rng: np.random.Generator):
+        """Shuffled minibatches, `epochs` passes; under DP-SGD, Poisson samples at rate
+        batch_size / n for `epochs` expected passes (what the accountant assumes)."""
+        if self.dp_clip:
+            q = dp.sample_rate(n, self.batch_size)
+            for _ in range(dp.steps_per_round(n, self.batch_size, self.epochs)):
+                yield np.flatnonzero(rng.random(n) < q)
+            return
+        for _ in range(self.epochs):
+            order = rng.permutation(n)
+            for s in range(0, n, self.batch_size):
+                yield order[s:s + self.batch_size]
+
+    def _gradients(self, acts: list, delta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Backpropagation of the output errors `delta` (summed over the batch), per layer."""
+        out = [None] * len(self.coefs_)
+        for i in range(len(self.coefs_) - 1, -1, -1):
+            out[i] = (acts[i].T @ delta, delta.sum(axis=0))
+            if i:
+                delta = (delta @ self.coefs_[i].T) * (1.0 - acts[i] ** 2)
+        return out
+
+    def _private_gradients(self, acts: list, delta: np.ndarray, n: int,
+                           rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+        """DP-SGD: every example's gradient clipped to dp_clip, their sum noised, divided by
+        the expected batch size q * n (so an empty sample is a step of noise alone)."""
+        per = [None] * len(self.coefs_)
+        for i in range(len(self.coefs_) - 1, -1, -1):
+            per[i] = (acts[i][:, :, None] * delta[:, None, :], delta)  # (b, in, out), (b, out)
+            if i:
+                delta = (delta @ self.coefs_[i].T) * (1.0 - acts[i] ** 2)
+        norms = np.sqrt(sum((gw ** 2).sum(axis=(1, 2)) + (gb ** 2).sum(axis=1) for gw, gb in per))
+        scale = np.minimum(1.0, self.dp_clip / np.maximum(norms, 1e-12))
+        expected = dp.sample_rate(n, self.batch_size) * n
+        sigma = self.dp_noise * self.dp_clip
+        return [((np.tensordot(scale, gw, axes=1) + rng.normal(0, sigma, gw.shape[1:])) / expected,
+                 (scale @ gb + rng.normal(0, sigma, gb.shape[1:])) / expected) for gw, gb in per]
 
     def fit(self, X, y):
         X = np.asarray(X, dtype=np.float64)

@@ -19,7 +19,7 @@ from sklearn.metrics import accuracy_score, recall_score, roc_auc_score
 
 from fl_coordinator import certificate, he
 from fl_coordinator.auth import sign_request, target
-from fl_coordinator.dp import DPConfig, epsilon, privatize
+from fl_coordinator.dp import CUSTOMER_DELTA, DPConfig, customer_epsilon, epsilon, privatize
 from fl_coordinator.errors import FLError, Refused
 from fl_coordinator.keys import seal, unseal, wallet_public_key
 from fl_coordinator.model import FedMLPClassifier, from_architecture
@@ -174,6 +174,8 @@ class PartnerResult:
     rounds_done: list[int] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
     epsilon: float | None = None
+    #: customer-level epsilon of its DP-SGD training (at dp.CUSTOMER_DELTA), if the task trains so
+    customer_epsilon: float | None = None
     refused: list[str] = field(default_factory=list)
 
 
@@ -215,6 +217,7 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
     log(f"ready: key received for {keyset.name} context {keyset.fingerprint[:12]}, waiting for round 1")
     result = PartnerResult(weights=w0)
     global_w = w0
+    private, trained = bool(local.dp_clip), 0  # DP-SGD: every training run on X counts
     for r in range(1, terms["rounds"] + 1):
         rnd = await_round(coord, task_id, r, patience, closed=False)
         if rnd["task_status"] == "failed":
@@ -224,6 +227,7 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
             break
         seed = terms["seed"] * 100_003 + r
         model = from_architecture(arch, global_w, random_state=seed, **rule.configure_round(r)).partial_fit(X, y)
+        trained += 1
         delta = model.get_weights() - global_w
         if dp:
             delta = privatize(delta, dp, dp_rng)
@@ -235,22 +239,28 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
                 raise
             result.refused.append(str(exc))
             log(f"round {r}: update refused: {exc}")
-        local.random_state = seed
-        local.partial_fit(X, y)
+        if not private:  # under DP-SGD no model but the private one is trained, nor reported
+            local.random_state = seed
+            local.partial_fit(X, y)
         done = await_round(coord, task_id, r, patience, closed=True)
         if done["state"] != "aggregated":
             raise FLError(f"round {r} failed: {done['close_reason']}")
         global_w = keyset.decrypt(coord.blob(task_id, done["aggregate_cid"]))
         fed = from_architecture(arch, global_w, **params)
-        metrics = {"federated": evaluate(fed, X_val, y_val), "local": evaluate(local, X_val, y_val),
-                   "n_val": int(len(y_val))}
+        metrics = {"federated": evaluate(fed, X_val, y_val), "n_val": int(len(y_val)),
+                   **({} if private else {"local": evaluate(local, X_val, y_val)})}
         coord.report(task_id, r, metrics)
         result.history.append({"round": r, **metrics})
-        log(f"round {r}: federated AUC {metrics['federated']['auc']:.3f}, "
-            f"local AUC {metrics['local']['auc']:.3f} ({done['close_reason']})")
+        log(f"round {r}: federated AUC {metrics['federated']['auc']:.3f}"
+            + ("" if private else f", local AUC {metrics['local']['auc']:.3f}") + f" ({done['close_reason']})")
     result.weights = global_w
     if dp:
         result.epsilon = epsilon(dp.noise_multiplier, len(result.rounds_done), dp.delta)
+    if private:
+        result.customer_epsilon = customer_epsilon(len(y), local.batch_size, local.epochs, trained, local.dp_noise,
+                                                   CUSTOMER_DELTA)
+        log(f"customer-level DP: epsilon {result.customer_epsilon:.2f} at delta {CUSTOMER_DELTA:g} "
+            f"for each of {len(y)} customers")
     return result
 
 

@@ -17,7 +17,7 @@ from fl_coordinator.errors import FLError
 from fl_coordinator.he.base import PublicKeyset, Update
 
 #: the partner model's training parameters a task certifies (FedMLPClassifier's names)
-TRAINING_KEYS = ("lr", "epochs", "batch_size", "l2", "class_weight")
+TRAINING_KEYS = ("lr", "epochs", "batch_size", "l2", "class_weight", "dp_clip", "dp_noise")
 
 
 class FedAvg:

@@ -166,7 +166,7 @@ def train(coordinator: str = COORD, key_file: Path | None = KEY, wallet: str | N
     res = run_partner(c, task, X, y, X_val, y_val, stop_after_round=stop_after_round or None,
                       log=typer.echo)
     summary = {"address": c.address, "rounds_done": res.rounds_done, "refused": res.refused,
-               "epsilon": res.epsilon, "final": res.history[-1] if res.history else None}
+               "epsilon": res.epsilon, "customer_epsilon": res.customer_epsilon, "final": res.history[-1] if res.history else None}
     if out:
         out.write_text(json.dumps({**summary, "history": res.history, "weights": res.weights.tolist()}))
     typer.echo(json.dumps(summary))
