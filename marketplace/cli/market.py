@@ -1,6 +1,7 @@
 """Marketplace commands (`gridmart publish`, `buy`, `redeem`, ...): every one goes through the HTTP API."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -73,15 +74,25 @@ def publish(
                                 "(added with `gridmart compute add-dataset`); only its CID is sent"),
     compute: Path = typer.Option(None, "--compute", exists=True, dir_okay=False,
                                  help="compute terms JSON: node, trusted_algorithms, approve_each, output_policy"),
+    schema: bool = typer.Option(False, "--schema", help="CSV data: show its column names on the product page"),
+    sample_rows: int = typer.Option(0, "--sample-rows", min=0, max=10,
+                                    help="CSV data: show its first N rows (0-10) on the product page"),
     wallet: str = WalletArg, password: str = PasswordOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Upload an artifact and list it, signed by your wallet (EIP-712)."""
+    preview = _csv_preview(file, sample_rows) if schema or sample_rows else None  # read here, before encryption
     if (mode == "remote-run" and kind in ("application", "tool") and not runner) or _holds_manifest(file):
         manifest_of(file)  # before the wallet is opened: a bad bundle is one line naming the field
     metadata = {"title": title, "kind": kind, "description": description, "sharing_mode": mode, "licence_terms": terms,
                 "tags": [t.strip() for t in tags.split(",") if t.strip()]}
     if runner:
         metadata["runner"] = runner
+    if preview is not None:
+        columns, rows = preview
+        if schema:
+            metadata["schema"] = {"format": "csv", "columns": columns}
+        if rows:
+            metadata["sample_rows"] = rows
     if compute is not None:
         metadata["compute"] = _compute_terms(compute)
     if held_on is not None:
@@ -105,6 +116,20 @@ def publish(
                              progress=lambda n: bar.advance(bar.task_ids[0], n))
     emit(out, as_json, f"certificate {out['certificate_id']} (product {out['product_id']}) registered, "
                        f"CID {out['cid']}; waiting for the operator's approval")
+
+
+def _csv_preview(file: Path, rows: int) -> tuple[list[str], list[list[str]]]:
+    """(column names, the first `rows` rows) of a CSV file, as the product page shows them."""
+    try:
+        with open(file, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            sample = [row for _, row in zip(range(rows), reader)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise GridMartError(f"--schema/--sample-rows read {file} as CSV and could not: {exc}") from None
+    if not header:
+        raise GridMartError(f"--schema/--sample-rows: {file} has no CSV header row")
+    return header, sample
 
 
 def _compute_terms(path: Path) -> dict:
@@ -155,6 +180,7 @@ def catalogue(q: str = typer.Option(None, help="search title and description"), 
     items = connect(None, None).catalogue(q=q, kind=kind, tag=tag, publisher=publisher, on_shelf=not all_)
     lines = [f"{p['id']:>5}  {p['kind']:<11} {p['status']:<9} {p['title']}  "
              + ", ".join(f"{pl['kind']} {pl['price']}pt" for pl in p["plans"])
+             + (f"  by {p['publisher_name']}" if p.get("publisher_name") else "")
              + ("" if p["verified"] else "  [NOT VERIFIED: " + "; ".join(p["problems"]) + "]") for p in items]
     emit(items, as_json, "\n".join(lines) or "no products match")
 

@@ -90,3 +90,21 @@ def test_redeem_by_product_and_admit_by_wallet_name_say_what_to_fix(gridmart, un
     unknown = gridmart("member", "admit", "no-such-wallet", "--name", "X", "--identity", __file__)
     assert unknown.exit_code == 1 and "neither an Ethereum address" in str(unknown.exception)
     assert "password" not in unknown.output
+
+
+def test_publish_shows_a_csvs_columns_and_chosen_rows_on_the_product_page(gridmart, unit, client, tmp_path):
+    publisher, as_pub = unit(("publisher",), "Province Sampler")
+    wallet = f"sampler-{secrets.token_hex(4)}"
+    create_wallet(wallet, "pw-of-the-cli", publisher.key)
+    data = tmp_path / "feeders.csv"
+    data.write_text("feeder,kwh\nF1,12.5\nF2,8.0\nF3,9.1\n")
+    out = gridmart("publish", str(data), "--title", "Feeder loads", "--kind", "data", "--encrypt", "--schema",
+                   "--sample-rows", "2", "--json", "-w", wallet)
+    assert out.exit_code == 0, out.output
+    listed = json.loads(out.output[out.output.index("{"):])
+    page = client().product(listed["product_id"])
+    assert page["schema"]["columns"] == ["feeder", "kwh"] and page["sample_rows"] == [["F1", "12.5"], ["F2", "8.0"]]
+    bad = tmp_path / "empty.csv"
+    bad.write_text("")
+    refused = gridmart("publish", str(bad), "--title", "Nothing", "--schema", "-w", wallet)
+    assert refused.exit_code == 1 and "has no CSV header row" in str(refused.exception)

@@ -101,7 +101,7 @@ def test_the_readmes_first_session_runs_as_written(up, tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-4000:]
     out = done.stdout
-    assert re.search(r"^\s+1\s+data\s.*Load profiles\s+per-use 30pt$", out, re.M), out  # found by its tag
+    assert re.search(r"^\s+1\s+data\s.*Load profiles\s+per-use 30pt  by Jiangsu$", out, re.M), out  # found by its tag
     assert "paid 30 points" in out and "balance: 470" in out, out
     assert (work / "bought.csv").read_bytes() == (work / "profiles.csv").read_bytes()  # decrypted, verified
     assert "admitted Zhejiang" in out and "verified against" in out
