@@ -107,11 +107,14 @@ def scores(weights: np.ndarray, arch: dict, provs: list[dict]) -> dict:
             "pooled": pooled}
 
 
-def train_rounds(X, y, w0, arch, rounds, seed=0) -> np.ndarray:
-    """The same local schedule a partner runs: one partial_fit per round with seed*100003+r."""
+def train_rounds(X, y, w0, arch, rounds, seed=0, each=None) -> np.ndarray:
+    """The same local schedule a partner runs: one partial_fit per round with seed*100003+r;
+    `each(w)` sees the weights after every round."""
     w = w0
     for r in range(1, rounds + 1):
         w = from_architecture(arch, w, random_state=seed * 100_003 + r, **_train_kw()).partial_fit(X, y).get_weights()
+        if each is not None:
+            each(w)
     return w
 
 
@@ -123,9 +126,9 @@ def _train_kw() -> dict:
 STRATEGY = FedProx(PROX_MU, **_train_kw())
 
 
-def plaintext_rounds(provs, w0, arch, rounds, rule: FedAvg, seed=0) -> tuple[np.ndarray, float]:
+def plaintext_rounds(provs, w0, arch, rounds, rule: FedAvg, seed=0, each=None) -> tuple[np.ndarray, float]:
     """The task's rounds in memory under `rule` (what the protocol must reproduce); also the
-    median L2 norm of the partners' updates (what a DP clip bounds)."""
+    median L2 norm of the partners' updates (what a DP clip bounds). `each(w)` sees every round's model."""
     w, norms = w0, []
     weights = rule.weights([len(p["y"]) for p in provs])
     for r in range(1, rounds + 1):
@@ -133,7 +136,38 @@ def plaintext_rounds(provs, w0, arch, rounds, rule: FedAvg, seed=0) -> tuple[np.
                  .partial_fit(p["X"], p["y"]).get_weights() for p in provs]
         norms += [float(np.linalg.norm(lw - w)) for lw in local]
         w = sum(float(pi) * lw for pi, lw in zip(weights, local))
+        if each is not None:
+            each(w)
     return w, statistics.median(norms)
+
+
+def rounds_png(curves: dict[str, list[float]], alone: dict[str, list[float]]) -> bytes:
+    """Mean test accuracy per round: federated, centralized, and each province alone."""
+    import io
+
+    import matplotlib
+    import matplotlib.ticker
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.6), dpi=120)
+    for name, ys in alone.items():
+        ax.plot(range(1, len(ys) + 1), [100 * y for y in ys], "--", lw=1, alpha=0.7, label=f"{name} alone")
+    ax.plot(range(1, len(curves["federated"]) + 1), [100 * y for y in curves["federated"]], "o-", lw=2.5,
+            color="black", ms=3, label="federated (mean of provinces)")
+    ax.plot(range(1, len(curves["centralized"]) + 1), [100 * y for y in curves["centralized"]], "-", lw=2,
+            color="tab:red", label="centralized (pooled data)")
+    ax.set_xlabel("round")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel("accuracy % on the all-techniques test sets")
+    ax.set_title("Electricity theft: provinces alone vs federated vs centralized")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
 
 
 # -- the real protocol: coordinator process + partner processes ------------------------------
@@ -405,11 +439,16 @@ def main() -> None:
           f"{n_feat} features, model {arch} ({init.n_params} params), {rounds} rounds x {EPOCHS} epochs "
           f"[{time.time() - t0:.0f} s]", flush=True)
 
-    local = {p["name"]: scores(train_rounds(p["X"], p["y"], w0, arch, rounds), arch, [p]) for p in provs}
+    per_round: dict[str, list[float]] = {"federated": [], "centralized": []}
+    alone_rounds: dict[str, list[float]] = {p["name"]: [] for p in provs}
+    local = {p["name"]: scores(train_rounds(p["X"], p["y"], w0, arch, rounds, each=lambda w, p=p: alone_rounds[
+        p["name"]].append(scores(w, arch, [p])["mean"]["accuracy"])), arch, [p]) for p in provs}
     pooled = {k: np.vstack([p[k] for p in provs]) if k.startswith("X") else np.concatenate([p[k] for p in provs])
               for k in ("X", "y")}
-    central = scores(train_rounds(pooled["X"], pooled["y"], w0, arch, rounds), arch, provs)
-    ref, update_norm = plaintext_rounds(provs, w0, arch, rounds, STRATEGY)
+    central = scores(train_rounds(pooled["X"], pooled["y"], w0, arch, rounds, each=lambda w: per_round[
+        "centralized"].append(scores(w, arch, provs)["mean"]["accuracy"])), arch, provs)
+    ref, update_norm = plaintext_rounds(provs, w0, arch, rounds, STRATEGY, each=lambda w: per_round[
+        "federated"].append(scores(w, arch, provs)["mean"]["accuracy"]))
     fedavg = scores(plaintext_rounds(provs, w0, arch, rounds, FedAvg(**_train_kw()))[0], arch, provs)
 
     dp_cfgs = [(DPConfig(c, s, DP_DELTA), r) for c, s, r in DP_SETTINGS]
@@ -449,6 +488,8 @@ def main() -> None:
     agg = he_aggregation_1m() if not args.quick else he_aggregation_1m(10, 100_000)
     plot = ROOT / "bench" / "fl_theft_convergence.png"
     plot.write_bytes(plot_png)
+    rounds_plot = ROOT / "bench" / "fl_theft_rounds.png"  # the federated curve: the task's rule in memory,
+    rounds_plot.write_bytes(rounds_png(per_round, alone_rounds))  # which the HE run matches to 1e-7
 
     print("\n== electricity-theft detection, 5 provinces that each caught other theft techniques: accuracy % / "
           "theft recall % / AUC on each province's test set (all six techniques, half thieves) ==")
@@ -508,7 +549,8 @@ def main() -> None:
     print(f"CKKS aggregation 10 partners x {n_agg} params ({agg['ciphertexts_per_partner']} ct each): "
           f"{agg['workers_2_s']:.2f} s on 2 processes, {agg['workers_1_s']:.2f} s on 1  (target <= 3 s); "
           f"max error {agg['max_abs_error']:.1e}")
-    print(f"convergence plot: {plot.relative_to(ROOT)}   total bench time {time.time() - t0:.0f} s")
+    print(f"convergence plot (partners' reports): {plot.relative_to(ROOT)}; alone / federated / centralized per "
+          f"round: {rounds_plot.relative_to(ROOT)}   total bench time {time.time() - t0:.0f} s")
     figures = {
         "rounds": rounds, "epochs_per_round": EPOCHS, "n_params": init.n_params, "days": days,
         "strategy": STRATEGY.terms(), "customers_per_province": [int(len(p["y"]) + len(p["yv"])) for p in provs],
@@ -523,6 +565,7 @@ def main() -> None:
         "centralized_mean": central["mean"], "centralized_pooled": central["pooled"],
         "dp": dp_rows, "median_update_norm": update_norm,
         "dp_customer": {**dp_sgd, "accuracy_loss_points": loss},
+        "accuracy_per_round": {**per_round, "alone": alone_rounds},
         "max_abs_diff_he_vs_plain_fedavg": diff_he, "max_abs_diff_plain_protocol_vs_fedavg": diff_plain_proto,
         "round_ms_he": rt_he["median"], "round_ms_plain": rt_plain["median"], "he_overhead_pct": overhead,
         "round_ms_he_per_task": rt_he["per_task"], "round_ms_plain_per_task": rt_plain["per_task"],
