@@ -1,4 +1,4 @@
-"""`gridmart chain up|down|status`: the local Hardhat devnet."""
+"""`gridmart chain up|down|status`: the local devnet (anvil or Hardhat, ledger_node.devnet)."""
 from __future__ import annotations
 
 import typer

@@ -16,7 +16,7 @@ from ledger_node.errors import GridMartError
 
 #: (sub-command name, module under marketplace.cli, help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
-    ("chain", "chain", "Start / stop the local Hardhat devnet."),
+    ("chain", "chain", "Start / stop the local devnet (anvil, keeping its state; or Hardhat)."),
     ("deploy", "deploy", "Deploy (or reuse) the GridMart contracts."),
     ("wallet", "wallet", "Create and list encrypted wallet keystores."),
     ("member", "member", "Operator: admit, suspend and inspect member units."),
