@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
@@ -95,6 +96,13 @@ class _Loop(threading.Thread):
                 log.exception("%s failed; retrying", self.name)
 
 
+def _local_rpc_url(ctx: Context) -> str | None:
+    """The chain's JSON-RPC URL when it is a node on this machine (the devnet), for a browser
+    wallet to add it; None for any other (its URL may carry a provider's key)."""
+    url = getattr(ctx.chain.w3.provider, "endpoint_uri", None) or ""
+    return url if urlsplit(url).hostname in ("127.0.0.1", "localhost") else None
+
+
 def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None = None, *,
                freeze_gc: bool = False) -> FastAPI:
     """The app. `freeze_gc` (for a process that only serves, like `gridmart serve`): after
@@ -174,7 +182,8 @@ def create_app(settings: MarketplaceSettings | None = None, ctx: Context | None 
     def config(request: Request) -> dict:
         c: Context = request.app.state.ctx
         return {"chain_id": c.chain_id, "domain": c.settings.domain, "operator": c.operator.address,
-                "contracts": c.chain.book.addresses, "eip712": typed_data.spec()}
+                "contracts": c.chain.book.addresses, "eip712": typed_data.spec(),
+                "local_rpc_url": _local_rpc_url(c)}
 
     app.add_middleware(RedeemFastLane)  # POST /redeem without FastAPI's per-request work (api/fastlane.py)
     app.add_middleware(CredentialsFirst)  # a login / delivery link checked before a form is read (api/preauth.py)

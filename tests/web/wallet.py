@@ -29,6 +29,7 @@ class TestWallet:
         self.requests: list[str] = []
         self.reject_next = False
         self.unsupported: set[str] = set()
+        self.added_chains: list[dict] = []
 
     def attach(self, context: BrowserContext) -> None:
         context.expose_binding("__gridmartWallet", lambda _source, method, params: self.handle(method, params))
@@ -40,12 +41,15 @@ class TestWallet:
         if method in ("eth_requestAccounts", "eth_accounts"):
             return {"result": [self.account.address]}
         if method in self.unsupported or method not in ("personal_sign", "eth_signTypedData_v4", "eth_signTransaction",
-                                                        "eth_sendTransaction", "eth_call"):
+                                                        "eth_sendTransaction", "eth_call", "wallet_addEthereumChain"):
             return {"error": {"code": 4200, "message": f"{method} is not supported"}}
         if self.reject_next:
             self.reject_next = False
             return {"error": {"code": 4001, "message": "User rejected the request."}}
         return {"result": getattr(self, method)(*params)}
+
+    def wallet_addEthereumChain(self, chain: dict) -> None:  # noqa: N802 (the EIP-3085 method name)
+        self.added_chains.append(chain)
 
     def _own(self, address: str) -> None:
         assert address.lower() == self.account.address.lower(), f"the page asked {address} to sign"

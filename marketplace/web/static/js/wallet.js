@@ -81,3 +81,11 @@ export function bytes32(text) {
 export function ethCall(to, data) {
   return call("eth_call", [{ to, data }, "latest"]);
 }
+
+// EIP-3085: offer the marketplace's chain to the wallet (it asks the user to approve).
+export async function addChain(chainId, rpcUrl) {
+  await call("wallet_addEthereumChain", [{
+    chainId: `0x${chainId.toString(16)}`, chainName: `GridMart devnet (${chainId})`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: [rpcUrl],
+  }]);
+}
