@@ -209,6 +209,10 @@ def run_partner(coord: Coordinator, task_id: str, X: np.ndarray, y: np.ndarray,
     initial = coord.blob(task_id, terms["artifacts"]["model"]["cid"])
     certificate.check_artifact(terms, "model", initial)
     arch, w0 = parse_model_blob(initial)
+    if X.ndim != 2 or X.shape[1] != arch["n_features"] or X_val.shape[1:] != X.shape[1:]:
+        raise FLError(f"your data have {X.shape[1] if X.ndim == 2 else 'no'} features a customer, the task's model "
+                      f"takes {arch['n_features']}: prepare them as the task says (e.g. the analytics theft features "
+                      "of an SGCC CSV) before joining its rounds")
     rule = from_terms(terms["training"])
     params = rule.training  # the local-only baseline and the evaluation: the model, not the strategy
     dp = DPConfig(**terms["dp"]) if terms["dp"] else None

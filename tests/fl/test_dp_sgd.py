@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fl_coordinator import dp, he
+from fl_coordinator.errors import FLError
 from fl_coordinator.model import FedMLPClassifier
 from fl_coordinator.partner import Coordinator, run_partner
 from fl_coordinator.strategy import FedAvg
@@ -69,3 +70,17 @@ def test_partners_train_by_dp_sgd_over_http_and_report_epsilon_per_customer(live
     assert results[0].customer_epsilon < results[1].customer_epsilon  # more customers, a smaller sample rate
     rounds = owner.task(task["task_id"])["rounds"]
     assert all("local" not in m for r in rounds for m in r["metrics"].values())  # no non-private model reported
+
+
+def test_a_partner_whose_data_have_another_width_is_refused_before_any_round(live_service, wallets):
+    url, _ = live_service
+    keyset = he.generate("plain")
+    owner = Coordinator(url, wallets[0].key.hex())
+    task = owner.create_task(name="width", model=FedMLPClassifier(hidden=(3,)).init_weights(4), keyset=keyset,
+                             rounds=1, min_partners=1, round_seconds=60)
+    partner = Coordinator(url, wallets[1].key.hex())
+    partner.join(task["task_id"])
+    owner.grant_keys(task["task_id"], keyset)
+    X = np.zeros((10, 5))
+    with pytest.raises(FLError, match="your data have 5 features a customer, the task's model takes 4"):
+        run_partner(partner, task["task_id"], X, np.zeros(10), X, np.zeros(10), poll=0.05)
