@@ -68,7 +68,7 @@ def test_heat_map_viewer(open_as, site, operator, screenshots, tmp_path):
     from analytics.heatmap import generate_city
 
     settings = tmp_path / "heatmap.json"
-    settings.write_text(json.dumps({"period": "daytype", "min_count": 5}))
+    settings.write_text(json.dumps({"period": "hour", "min_count": 5}))  # 24 periods x every layer
     subscriber, product_id = listed(site[0], operator, settings, {"title": "Power heat map", "runner": "heatmap"},
                                     "week", 15)
     tables, posted = tmp_path / "city", tmp_path / "city.zip"
@@ -83,9 +83,24 @@ def test_heat_map_viewer(open_as, site, operator, screenshots, tmp_path):
     run.get_by_label("Your data file").set_input_files(posted)
     run.get_by_role("button", name="Run the product on it").click()
     expect(message(page)).to_have_text("The product ran on your data.")
-    maps = page.locator(".maps img")
-    expect(maps.first).to_be_visible()
-    assert maps.count() >= 2
-    assert all(w > 100 for w in maps.evaluate_all("imgs => imgs.map((i) => i.naturalWidth)"))  # decoded PNGs
-    expect(page.locator(".maps figcaption").first).to_have_text(re.compile(r"^[a-z]+( [a-z]+)+$"))
+    # one map at a time (not every layer x period stacked), chosen by layer and period, decoded in the page
+    viewer = page.locator(".heatmap-viewer")
+    image = viewer.locator("figure img")
+    expect(image).to_have_count(1)
+    page.wait_for_function("() => document.querySelector('.heatmap-viewer img').naturalWidth > 100")
+    first = image.get_attribute("alt")
+    layers = viewer.locator(".layer")
+    assert layers.count() >= 2 and layers.first.get_attribute("aria-pressed") == "true"
+    layers.nth(1).click()
+    expect(layers.nth(1)).to_have_attribute("aria-pressed", "true")
+    assert image.get_attribute("alt") != first
+    slider = viewer.locator("#map-period")
+    before = page.text_content("#map-period-label")
+    slider.press("End")  # the last period, from the keyboard
+    assert page.text_content("#map-period-label") != before
+    expect(viewer.locator("figcaption")).not_to_contain_text("not in the result")
+    page.wait_for_function("() => document.querySelector('.heatmap-viewer img').naturalWidth > 100")
+    expect(viewer.locator("table caption")).to_have_text("The weakest areas")
+    assert viewer.locator("table tbody tr").count() >= 1
+    assert page.evaluate("document.scrollingElement.scrollHeight") < 4000  # was ~11,600 px of thumbnails
     page.screenshot(path=screenshots / "run-03-heat-map.png", full_page=True)

@@ -1,6 +1,7 @@
 // My licences: redeem one with a Redeem voucher signed in the wallet, then download / call / run.
 import { api, ApiError, getConfig, runWith } from "../api.js";
 import { busy, el, header, member, requireSignIn, showError, showInfo, table, when } from "../ui.js";
+import { csvPreview } from "../csv.js";
 import { unzip } from "../unzip.js";
 import { verifiedDownload } from "../verify.js";
 import { bytes32, signTypedData } from "../wallet.js";
@@ -28,9 +29,53 @@ async function voucherDocument(licenceId, nonce, deadline, purpose) {
   };
 }
 
-// a heat-map result: every map in the archive, shown on the page
+// a heat-map result: one map at a time, chosen by layer and period (manifest.json names
+// both), with the weakest-areas table; an archive without a manifest shows every map
 async function maps(zip) {
   const files = await unzip(zip);
+  const manifestName = Object.keys(files).find((n) => n.split("/").pop() === "manifest.json");
+  if (!manifestName) return mapList(files);
+  const prefix = manifestName.slice(0, -"manifest.json".length);
+  const manifest = JSON.parse(await files[manifestName].text());
+  const slug = (label) => label.replaceAll(":", "").replaceAll(" ", "_").toLowerCase();  // analytics.heatmap.png.slug
+  const state = { layer: manifest.layers[0], period: 0 };
+  const img = el("img", { alt: "" });
+  const caption = el("figcaption", {});
+  const periodLabel = el("output", { id: "map-period-label" });
+  const show = () => {
+    const name = `${prefix}png/${state.layer}_${slug(manifest.periods[state.period])}.png`;
+    if (img.src) URL.revokeObjectURL(img.src);
+    img.src = files[name] ? URL.createObjectURL(files[name]) : "";
+    img.alt = `heat map: ${state.layer.replaceAll("_", " ")}, ${manifest.periods[state.period]}`;
+    caption.textContent = `${state.layer.replaceAll("_", " ")} · ${manifest.period} ${manifest.periods[state.period]}`
+      + (files[name] ? "" : " (not in the result)");
+    periodLabel.textContent = manifest.periods[state.period];
+    for (const b of layerButtons) b.setAttribute("aria-pressed", String(b.dataset.layer === state.layer));
+  };
+  const layerButtons = manifest.layers.map((layer) => el("button", {
+    type: "button", class: "layer", "data-layer": layer,
+    onclick: () => { state.layer = layer; show(); },
+  }, layer.replaceAll("_", " ")));
+  const slider = el("input", {
+    type: "range", id: "map-period", min: 0, max: manifest.periods.length - 1, value: 0, "aria-label": "period",
+    oninput: (e) => { state.period = Number(e.target.value); show(); },
+  });
+  const viewer = el("section", { class: "heatmap-viewer", "aria-label": "heat map" },
+    el("div", { class: "layers", role: "group", "aria-label": "layer" }, layerButtons),
+    el("label", { class: "period" }, `${manifest.period} `, slider, " ", periodLabel),
+    el("figure", {}, img, caption),
+    el("p", {}, `${manifest.cells_shown} cells of ${manifest.cell_m} m shown; cells with fewer than `
+      + `${manifest.min_count} customers are withheld.`));
+  const weakest = manifest.files && manifest.files.weakest && files[prefix + manifest.files.weakest];
+  if (weakest) {
+    const head = await csvPreview(new File([weakest], "weakest.csv", { type: "text/csv" }), 10);
+    if (head) viewer.append(el("div", { class: "scroll" }, table("The weakest areas", head.columns, head.rows)));
+  }
+  show();
+  return viewer;
+}
+
+function mapList(files) {
   const pngs = Object.keys(files).filter((n) => n.endsWith(".png")).sort();
   return el("div", { class: "maps" }, pngs.map((name) => el("figure", {},
     el("img", { src: URL.createObjectURL(files[name]), alt: `heat map ${name}` }),
