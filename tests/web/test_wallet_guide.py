@@ -20,8 +20,8 @@ def test_the_guide_adds_the_chain_to_the_wallet(open_as, site, screenshots):
     page.goto("/web/signin.html")
     page.click("text=Put it into MetaMask")
     page.wait_for_url("**/web/wallet.html")
-    assert page.text_content("#chain-id") == f"{ctx.chain_id} (0x{ctx.chain_id:x})"
-    assert page.text_content("#rpc-url") == ctx.chain.w3.provider.endpoint_uri  # the devnet on this machine
+    expect(page.locator("#chain-id")).to_have_text(f"{ctx.chain_id} (0x{ctx.chain_id:x})")  # once /config answered
+    expect(page.locator("#rpc-url")).to_have_text(ctx.chain.w3.provider.endpoint_uri)  # the devnet on this machine
     assert "gridmart wallet export NAME" in page.text_content("main")
     page.click("#add-chain")
     expect(message(page)).to_contain_text("The chain is in your wallet")
