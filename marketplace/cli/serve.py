@@ -54,7 +54,7 @@ def up(port: int = typer.Option(8000)) -> None:
     """Start the devnet (unless GRIDMART_RPC_URL is set) and a compute node (unless
     GRIDMART_COMPUTE_NODES is set), deploy, and serve the marketplace."""
     started, node = None, None
-    lock = _one_instance(port)  # held until this process ends, however it ends
+    lock = hold_home(f"gridmart up (pid {os.getpid()}, http://127.0.0.1:{port})")  # until this process ends
     # uvicorn re-raises SIGTERM after its shutdown; make it an exit so the devnet is stopped below
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if not ledger_settings().rpc_url:
@@ -109,10 +109,11 @@ _SHARED_WITH_CLI = {"GRIDMART_HOME": None, "GRIDMART_DEPLOYMENTS_DIR": None, "GR
                     "GRIDMART_RPC_URL": None, "GRIDMART_IPFS_API": None}
 
 
-def _one_instance(port: int):
-    """Lock <GRIDMART_HOME>/up.lock: a second `gridmart up` on the same home would share its
-    devnet, database and compute node with the first; it refuses, naming the first, and
-    touches nothing."""
+def hold_home(holder: str):
+    """Lock <GRIDMART_HOME>/up.lock for `holder` (held until the returned file is closed or the
+    process ends): a second `gridmart up` on the same home would share its devnet, database
+    and compute node with the first, and `gridmart index reset` must not move the index from
+    under one; each refuses, naming the holder, and touches nothing."""
     home = ledger_settings().home
     home.mkdir(parents=True, exist_ok=True)
     fh = open(home / "up.lock", "a+")
@@ -126,7 +127,7 @@ def _one_instance(port: int):
                           "GRIDMART_HOME") from None
     fh.seek(0)
     fh.truncate()
-    fh.write(f"gridmart up (pid {os.getpid()}, http://127.0.0.1:{port})")
+    fh.write(holder)
     fh.flush()
     return fh
 
